@@ -1,0 +1,55 @@
+"""The `gdtmesh` command: one entry point, one subcommand module per job.
+
+Each module in `gdtmesh.commands` exposes `HELP` (one line), `configure(parser)` and
+`run(args) -> int`; heavy imports stay inside `run` so `gdtmesh --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subcommand name -> module under gdtmesh.commands. Order is the order `--help` lists them.
+COMMANDS = {
+    "up": "up",
+    "serve": "serve",
+    "import": "import_",
+    "sandbox": "sandbox",
+    "captcha": "captcha",
+    "bench": "bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gdtmesh",
+        description="Pull e-invoices of many companies from Vietnam's GDT portal into GCS.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"gdtmesh.commands.{module_name}")
+        except ModuleNotFoundError:
+            continue  # a command not built yet
+        command = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
