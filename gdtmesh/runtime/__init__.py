@@ -1,0 +1,2 @@
+"""The one bootstrap every gdtmesh process uses: configuration, logs, traces, gRPC plumbing,
+Temporal connection and the payload codec."""

@@ -1,0 +1,138 @@
+"""The gRPC server every gdtmesh service runs: grpc.aio with health, reflection, tracing, error
+mapping and graceful shutdown (SIGTERM -> health NOT_SERVING -> `server.stop(grace)`)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+
+from gdtmesh.runtime.errors import ServiceError
+
+log = structlog.get_logger(__name__)
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns `ServiceError` into a rich status and any other exception into INTERNAL, logged
+    with its type only (exception text can hold request data)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await inner(request, context)
+                except Exception as error:
+                    await _abort(context, method, error)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    async for item in inner_stream(request, context):
+                        yield item
+                except Exception as error:
+                    await _abort(context, method, error)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
+async def _abort(context: grpc.aio.ServicerContext, method: str, error: Exception) -> None:
+    if isinstance(error, asyncio.CancelledError | grpc.aio.AbortError):
+        raise error
+    if isinstance(error, ServiceError):
+        log.info("rpc failed", method=method, code=error.code.name, reason=error.message)
+        await context.abort_with_status(error.to_status())
+    log.error("rpc crashed", method=method, error_type=type(error).__name__)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(error).__name__})")
+
+
+@dataclass
+class GrpcService:
+    """A running gRPC server; `stop()` drains it gracefully."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    service_names: Sequence[str]
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        for name in ("", *self.service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
+        for hook in self.on_stop:
+            await hook()
+
+
+async def start_grpc_service(
+    listen: str,
+    register: Callable[[grpc.aio.Server], Sequence[str]],
+    *,
+    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    max_message_bytes: int = 16 * 1024 * 1024,
+) -> GrpcService:
+    """Build and start a server. `register` adds the servicers and returns their full names."""
+    server = grpc.aio.server(
+        interceptors=[
+            aio_server_interceptor(filter_=filters.negate(filters.health_check())),
+            *extra_interceptors,
+            ErrorMappingInterceptor(),
+        ],
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+    )
+    names = list(register(server))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME],
+        server,
+    )
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as error:
+        raise OSError(f"cannot listen on {listen}: {error}") from None
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}: address in use or not available")
+    await server.start()
+    for name in ("", *names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return GrpcService(server, port, health_servicer, names)
+
+
+async def run_until_signal(service: GrpcService, grace: float) -> None:
+    """Serve until SIGTERM or SIGINT, then drain gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping", grace_seconds=grace)
+    await service.stop(grace)
