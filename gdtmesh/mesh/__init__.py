@@ -1,0 +1,1 @@
+"""The embedded mesh: every server gdtmesh needs, as real processes on loopback."""

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real third-party servers, started once per test session on free
+loopback ports and stopped afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gdtmesh.mesh import servers
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[servers.ManagedProcess]:
+    process = servers.start_redis()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs() -> Iterator[servers.ManagedProcess]:
+    process = servers.start_fake_gcs()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.ManagedProcess]:
+    db = tmp_path_factory.mktemp("temporal") / "temporal.db"
+    process = servers.start_temporal(db_path=db)
+    yield process
+    process.stop()
+
+
+def shared_samples(*parts: str) -> Path:
+    """A path under ../shared/gdt-samples; skips the test where that folder is absent."""
+    path = SHARED.joinpath("gdt-samples", *parts)
+    if not path.exists():
+        pytest.skip(f"real portal samples not found at {path} (a clone without ../shared)")
+    return path
