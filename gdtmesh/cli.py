@@ -28,9 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        qualified = f"gdtmesh.commands.{module_name}"
         try:
-            module = importlib.import_module(f"gdtmesh.commands.{module_name}")
-        except ModuleNotFoundError:
+            module = importlib.import_module(qualified)
+        except ModuleNotFoundError as error:
+            if error.name != qualified:
+                raise
             continue  # a command not built yet
         command = sub.add_parser(
             name,

@@ -106,6 +106,7 @@ async def start_grpc_service(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a taken port must fail, not be shared silently
         ],
     )
     names = list(register(server))
