@@ -1,0 +1,59 @@
+"""Counters the sandbox keeps as evidence of how clients behaved (served at /_sandbox/stats)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+from datetime import UTC, datetime
+from typing import Any
+
+VIOLATION_LOG_SIZE = 1000
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.since = datetime.now(UTC)
+        self._requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._accounts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._faults: Counter[str] = Counter()
+        self._violations: deque[dict[str, str]] = deque(maxlen=VIOLATION_LOG_SIZE)
+
+    def record(self, endpoint: str, status: int | str, account: str | None) -> None:
+        """One answered request; `status` is the HTTP status or "hang" / "cut"."""
+        self._requests[endpoint][str(status)] += 1
+        if account is not None:
+            counts = self._accounts[account]
+            counts["requests"] += 1
+            if status == 429:
+                counts["throttled"] += 1
+
+    def fault(self, kind: str) -> None:
+        self._faults[kind] += 1
+
+    def violation(self, account: str, kind: str, endpoint: str) -> None:
+        counts = self._accounts[account]
+        counts["violations"] += 1
+        counts[kind] += 1
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        self._violations.append({"account": account, "kind": kind, "endpoint": endpoint, "at": at})
+
+    def to_dict(self) -> dict[str, Any]:
+        requests = {endpoint: dict(counts) for endpoint, counts in sorted(self._requests.items())}
+        accounts = {account: _account_view(counts) for account, counts in self._accounts.items()}
+        return {
+            "since": self.since.isoformat(timespec="milliseconds"),
+            "total": sum(sum(counts.values()) for counts in self._requests.values()),
+            "throttled": sum(counts.get("429", 0) for counts in self._requests.values()),
+            "violations": sum(view["violations"] for view in accounts.values()),
+            "requests": requests,
+            "accounts": accounts,
+            "faults": dict(self._faults),
+            "violation_log": list(self._violations),
+        }
+
+
+def _account_view(counts: Counter[str]) -> dict[str, int]:
+    keys = ("requests", "throttled", "violations", "during_backoff", "over_rate")
+    return {key: counts.get(key, 0) for key in keys}
