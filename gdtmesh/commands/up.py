@@ -1,0 +1,79 @@
+"""Start the whole mesh as real processes on loopback and keep it up until Ctrl-C.
+
+Starts the Temporal dev server (with its UI), Redis, fake-gcs-server, the sandbox portal, the
+storage, connector and gateway services and a worker; waits until each is healthy; then, with
+--demo, imports every sandbox demo company (all four flows) with a live progress view and
+compares the bucket with the sandbox's ground truth. Process logs go to STATE_DIR/logs/.
+
+Default ports: gateway 50051, connector 50061, storage 50062, sandbox 8480, Temporal 7233
+(UI 8233), Redis 6399, fake-gcs-server 4443; --free-ports picks free ones instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+HELP = "start the embedded mesh on loopback (and, with --demo, import the demo companies)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--demo", action="store_true", help="import the sandbox demo companies")
+    parser.add_argument("--endpoints-file", type=Path, help="write the endpoints as JSON here")
+    parser.add_argument(
+        "--state-dir", type=Path, help="Temporal database and logs (default: a temporary folder)"
+    )
+    parser.add_argument("--free-ports", action="store_true", help="use any free ports")
+    parser.add_argument(
+        "--exit-after-demo",
+        action="store_true",
+        help="stop the mesh after the demo (exit code 0 only if the bucket matches the truth)",
+    )
+
+
+def _interrupt(*_: object) -> None:
+    """SIGTERM ends the mesh the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gdtmesh.mesh.demo import run_demo
+    from gdtmesh.mesh.launcher import MeshPorts, start_mesh, wait_forever
+    from gdtmesh.mesh.servers import PortInUseError
+
+    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="gdtmesh-"))
+    ports = MeshPorts.free() if args.free_ports else MeshPorts()
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"starting the mesh (state and logs in {state_dir})", flush=True)
+    try:
+        mesh = start_mesh(ports, state_dir, on_started=lambda name: print(f"  {name} up"))
+    except (PortInUseError, RuntimeError, TimeoutError) as error:
+        print(f"gdtmesh up: {error}", file=sys.stderr)
+        return 1
+    try:
+        endpoints = mesh.endpoints()
+        if args.endpoints_file:
+            args.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
+            os.chmod(args.endpoints_file, 0o600)  # it holds the demo API key
+        print(json.dumps({k: v for k, v in endpoints.items() if k != "api_key"}, indent=2))
+        ok = True
+        if args.demo:
+            ok = asyncio.run(run_demo(endpoints))
+            print("demo import: " + ("bucket matches the ground truth" if ok else "MISMATCH"))
+        if args.exit_after_demo:
+            return 0 if ok else 1
+        print("mesh is up; Ctrl-C to stop", flush=True)
+        wait_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping the mesh", flush=True)
+        mesh.stop()
+    return 0

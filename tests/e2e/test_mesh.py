@@ -1,0 +1,83 @@
+"""End to end over real processes: the mesh as `gdtmesh up` starts it imports several
+companies through the gateway, and the bucket matches the sandbox's ground truth invoice by
+invoice; the portal password appears nowhere in the workflow's raw history."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from gdtmesh.gateway.v1 import gateway_pb2
+from gdtmesh.mesh import demo
+from gdtmesh.mesh.launcher import Mesh, MeshPorts, start_mesh
+from gdtmesh.mesh.servers import temporal_binary
+from gdtmesh.mesh.verify import get_json
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    running = start_mesh(MeshPorts.free(), tmp_path_factory.mktemp("mesh"))
+    yield running
+    running.stop()
+
+
+def test_import_matches_ground_truth(mesh: Mesh) -> None:
+    endpoints = mesh.endpoints()
+    companies = [
+        c for c in get_json(f"{endpoints['sandbox']}/_sandbox/companies") if not c["locked"]
+    ]
+    assert len(companies) >= 2
+    start, end = demo.sandbox_range(endpoints["sandbox"])
+
+    tasks = asyncio.run(
+        asyncio.wait_for(
+            demo.import_companies(endpoints, companies, start, end, out=_Quiet()), timeout=600
+        )
+    )
+    for mst, task in tasks.items():
+        assert task.status == gateway_pb2.TASK_STATUS_SUCCEEDED, (mst, task.failure_message)
+        assert task.invoice_import.manifest_object
+
+    checks = demo.compare(endpoints, list(tasks), start, end)
+    assert sum(len(c.expected) for c in checks) > 100  # a real amount of data went through
+    wrong = [
+        (c.company, c.flow_code, c.year, c.month, len(c.missing), len(c.unexpected))
+        for c in checks
+        if not c.exact
+    ]
+    assert not wrong
+
+    _assert_password_not_in_history(mesh, tasks, companies)
+
+
+def _assert_password_not_in_history(
+    mesh: Mesh, tasks: dict[str, gateway_pb2.Task], companies: list[dict[str, object]]
+) -> None:
+    passwords = {str(c["password"]) for c in companies}
+    for task in tasks.values():
+        history = subprocess.run(
+            [temporal_binary(), "workflow", "show", "-w", task.task_id, "-o", "json"]
+            + ["--address", mesh.endpoints()["temporal"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert "WorkflowExecutionCompleted" in history or "workflowExecutionCompleted" in history
+        assert not [p for p in passwords if p in history]
+
+
+class _Quiet:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
