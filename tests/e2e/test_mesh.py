@@ -60,9 +60,19 @@ def _assert_password_not_in_history(
 ) -> None:
     passwords = {str(c["password"]) for c in companies}
     for task in tasks.values():
+        address = mesh.endpoints()["temporal"]
         history = subprocess.run(
-            [temporal_binary(), "workflow", "show", "-w", task.task_id, "-o", "json"]
-            + ["--address", mesh.endpoints()["temporal"]],
+            [
+                temporal_binary(),
+                "workflow",
+                "show",
+                "-w",
+                task.task_id,
+                "-o",
+                "json",
+                "--address",
+                address,
+            ],
             capture_output=True,
             text=True,
             timeout=60,
