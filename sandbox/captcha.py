@@ -37,9 +37,12 @@ class Captcha:
     svg: str  # 200x40 SVG like the real portal's `content`
 
 
-def generate_captcha(rng: random.Random) -> Captcha:
-    """A fresh captcha; the same `rng` state always gives the same captcha."""
-    answer = "".join(rng.choice(ALPHABET) for _ in range(LENGTH))
+def generate_captcha(rng: random.Random, answer: str | None = None) -> Captcha:
+    """A fresh captcha (of `answer`, else a random one); one `rng` state, one captcha."""
+    if answer is None:
+        answer = "".join(rng.choice(ALPHABET) for _ in range(LENGTH))
+    elif len(answer) != LENGTH or not set(answer) <= set(ALPHABET):
+        raise ValueError(f"a captcha answer is {LENGTH} characters of {ALPHABET}")
     glyphs = [_glyph_path(char, index, rng) for index, char in enumerate(answer)]
     noise = [_noise_path(rng) for _ in range(NOISE_CURVES)]
     paths = _sort_randomly(noise + glyphs, rng)

@@ -8,9 +8,8 @@ the font's outline shifted to its slot (plus +-0.1 px of random jitter per comma
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 WIDTH = 200
@@ -19,11 +18,10 @@ LENGTH = 6
 
 # Numbers of coordinates each absolute command takes once H and V are turned into L.
 _ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "Q": 4, "C": 6, "Z": 0}
-_TOKEN = re.compile(
-    r"(?P<letter>[A-Za-z])|(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
-    r"|(?P<separator>[\s,]+)|(?P<other>.)",
-    re.DOTALL,
-)
+# A command letter and its arguments ("e" is no command: it belongs to exponents like 1e-3).
+_COMMAND = re.compile(r"([A-DF-Za-df-z])([^A-DF-Za-df-z]*)")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_ARGUMENTS = re.compile(rf"[\s,]*(?:{_NUMBER.pattern}[\s,]*)*")
 
 
 class PathDataError(ValueError):
@@ -35,9 +33,9 @@ def slot_centre(index: int, length: int = LENGTH, width: int = WIDTH) -> float:
     return (width - 2) / (length + 1) * (index + 1)
 
 
-@dataclass(frozen=True)
-class Command:
-    """One absolute path command: `letter` is one of M L Q C Z; `coords` are x, y pairs."""
+class Command(NamedTuple):
+    """One absolute path command: `letter` is one of M L Q C Z; `coords` are x, y pairs.
+    (A named tuple: outlines have hundreds of commands and these build fastest.)"""
 
     letter: str
     coords: tuple[float, ...]
@@ -68,24 +66,25 @@ def bounding_box(commands: Sequence[Command]) -> tuple[float, float, float, floa
 
 def parse_path_data(data: str) -> list[Command]:
     """Parse SVG path data (M L H V Q C Z, absolute or relative) into absolute M/L/Q/C/Z."""
-    tokens = _tokenize(data)
+    if _COMMAND.split(data, maxsplit=1)[0].strip():
+        raise PathDataError("path data must start with a command letter")
     commands: list[Command] = []
-    current = start = (0.0, 0.0)
-    letter = ""
-    while tokens:
-        if isinstance(tokens[0], str):
-            letter = str(tokens.popleft())
-        elif not letter or letter in "Zz":
-            raise PathDataError("path data has a number where a command letter belongs")
-        command = _read_command(letter, tokens, current)
-        commands.append(command)
-        if command.letter == "Z":
-            current = start
+    x = y = start_x = start_y = 0.0
+    for letter, arguments in _COMMAND.findall(data):
+        absolute = letter.upper()
+        numbers = _numbers(letter, absolute, arguments)
+        if absolute == "Z":
+            commands.append(Command("Z", ()))
+            x, y = start_x, start_y
             continue
-        current = command.coords[-2], command.coords[-1]
-        if command.letter == "M":
-            start = current
-            letter = "l" if letter == "m" else "L"  # further pairs after a move-to are line-tos
+        arity = _ARITY[absolute]
+        for index in range(0, len(numbers), arity):
+            step = letter if index == 0 or absolute != "M" else ("l" if letter == "m" else "L")
+            command = _absolute(step, numbers[index : index + arity], x, y)
+            commands.append(command)
+            x, y = command.coords[-2], command.coords[-1]
+            if step in "Mm":
+                start_x, start_y = x, y
     if not commands or commands[0].letter != "M":
         raise PathDataError("path data must start with a move-to")
     return commands
@@ -99,35 +98,28 @@ def format_path_data(commands: Iterable[Command]) -> str:
     )
 
 
-def _tokenize(data: str) -> deque[str | float]:
-    tokens: deque[str | float] = deque()
-    for match in _TOKEN.finditer(data):
-        kind, text = match.lastgroup, match.group()
-        if kind == "letter":
-            if text.upper() not in _ARITY:
-                raise PathDataError(f"unsupported path command {text!r}")
-            tokens.append(text)
-        elif kind == "number":
-            tokens.append(float(text))
-        elif kind == "other":
-            raise PathDataError(f"unexpected character {text!r} in path data")
-    return tokens
+def _numbers(letter: str, absolute: str, arguments: str) -> list[float]:
+    """The arguments of one command letter; several commands' worth repeat it ("L1 2 3 4")."""
+    arity = _ARITY.get(absolute)
+    if arity is None:
+        raise PathDataError(f"unsupported path command {letter!r}")
+    if not _ARGUMENTS.fullmatch(arguments):
+        raise PathDataError(f"unexpected characters after {letter!r} in path data")
+    numbers = [float(number) for number in _NUMBER.findall(arguments)]
+    if (arity == 0 and numbers) or (arity > 0 and (not numbers or len(numbers) % arity)):
+        raise PathDataError(f"command {letter!r} has a wrong number of coordinates")
+    return numbers
 
 
-def _read_command(letter: str, tokens: deque[str | float], current: tuple[float, float]) -> Command:
-    absolute = letter.upper()
-    values: list[float] = []
-    for _ in range(_ARITY[absolute]):
-        value = tokens.popleft() if tokens else None
-        if not isinstance(value, float):
-            raise PathDataError(f"command {letter!r} is missing coordinates")
-        values.append(value)
-    x, y = current
-    relative = letter.islower()
-    if absolute == "H":
-        return Command("L", (values[0] + (x if relative else 0.0), y))
-    if absolute == "V":
-        return Command("L", (x, values[0] + (y if relative else 0.0)))
-    if relative:
+def _absolute(letter: str, values: list[float], x: float, y: float) -> Command:
+    if letter == "H":
+        return Command("L", (values[0], y))
+    if letter == "h":
+        return Command("L", (values[0] + x, y))
+    if letter == "V":
+        return Command("L", (x, values[0]))
+    if letter == "v":
+        return Command("L", (x, values[0] + y))
+    if letter.islower():
         values = [value + (x if i % 2 == 0 else y) for i, value in enumerate(values)]
-    return Command(absolute, tuple(values))
+    return Command(letter.upper(), tuple(values))

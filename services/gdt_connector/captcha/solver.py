@@ -64,8 +64,10 @@ def read_drawing(svg: str) -> Drawing:
             commands = parse_path_data(path.data)
         except PathDataError as error:
             raise CaptchaError(f"unreadable captcha: path {number}: {error}") from None
-        dx, dy = _translation(path.transform, number)
-        glyphs.append(Glyph(tuple(command.shifted(dx, dy) for command in commands)))
+        if path.transform is not None:
+            dx, dy = _translation(path.transform, number)
+            commands = [command.shifted(dx, dy) for command in commands]
+        glyphs.append(Glyph(tuple(commands)))
     glyphs.sort(key=lambda glyph: glyph.left)
     return Drawing(glyphs=glyphs, noise=len(paths) - len(glyphs))
 
@@ -147,10 +149,8 @@ def _shape(commands: Sequence[Command]) -> Shape:
         raise CaptchaError(f"unreadable captcha: {error}") from None
 
 
-def _translation(transform: str | None, number: int) -> tuple[float, float]:
+def _translation(transform: str, number: int) -> tuple[float, float]:
     """svg-captcha's older versions place glyphs with `translate(x)`; nothing else is expected."""
-    if transform is None:
-        return 0.0, 0.0
     match = _TRANSLATE.fullmatch(transform)
     try:
         if match is None:
