@@ -49,6 +49,50 @@ WRITE_OUTCOME_NEW_VERSION: WriteOutcome.ValueType  # 3
 """A different object was stored under the name: the new content was kept as a new version."""
 Global___WriteOutcome: _TypeAlias = WriteOutcome  # noqa: Y015
 
+class _ReconcileProblem:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReconcileProblemEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReconcileProblem.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RECONCILE_PROBLEM_UNSPECIFIED: _ReconcileProblem.ValueType  # 0
+    """Not set."""
+    RECONCILE_PROBLEM_UNPARSEABLE_NAME: _ReconcileProblem.ValueType  # 1
+    """The object's name is not a layout name (`{form}-{series}-{number}[.vN].json|xml`)."""
+    RECONCILE_PROBLEM_UNREADABLE_DETAIL: _ReconcileProblem.ValueType  # 2
+    """The detail object is not a JSON object with the key fields."""
+    RECONCILE_PROBLEM_KEY_MISMATCH: _ReconcileProblem.ValueType  # 3
+    """The detail JSON's form, series or number differ from the object's name."""
+    RECONCILE_PROBLEM_WRONG_MONTH: _ReconcileProblem.ValueType  # 4
+    """The detail JSON's issue date (`tdlap`, Vietnam time) is not in this folder's month."""
+    RECONCILE_PROBLEM_UNEXPECTED_ORIGINAL: _ReconcileProblem.ValueType  # 5
+    """An original XML is stored although no stored detail says the invoice has one (`hsgoc`)."""
+    RECONCILE_PROBLEM_MISSING_ORIGINAL: _ReconcileProblem.ValueType  # 6
+    """A stored detail says the invoice has an original (`hsgoc` set) but no XML is stored."""
+    RECONCILE_PROBLEM_ORPHAN_ORIGINAL: _ReconcileProblem.ValueType  # 7
+    """An original XML is stored without any detail object of the same name."""
+
+class ReconcileProblem(_ReconcileProblem, metaclass=_ReconcileProblemEnumTypeWrapper):
+    """ReconcileProblem says why an object is inconsistent with the layout."""
+
+RECONCILE_PROBLEM_UNSPECIFIED: ReconcileProblem.ValueType  # 0
+"""Not set."""
+RECONCILE_PROBLEM_UNPARSEABLE_NAME: ReconcileProblem.ValueType  # 1
+"""The object's name is not a layout name (`{form}-{series}-{number}[.vN].json|xml`)."""
+RECONCILE_PROBLEM_UNREADABLE_DETAIL: ReconcileProblem.ValueType  # 2
+"""The detail object is not a JSON object with the key fields."""
+RECONCILE_PROBLEM_KEY_MISMATCH: ReconcileProblem.ValueType  # 3
+"""The detail JSON's form, series or number differ from the object's name."""
+RECONCILE_PROBLEM_WRONG_MONTH: ReconcileProblem.ValueType  # 4
+"""The detail JSON's issue date (`tdlap`, Vietnam time) is not in this folder's month."""
+RECONCILE_PROBLEM_UNEXPECTED_ORIGINAL: ReconcileProblem.ValueType  # 5
+"""An original XML is stored although no stored detail says the invoice has one (`hsgoc`)."""
+RECONCILE_PROBLEM_MISSING_ORIGINAL: ReconcileProblem.ValueType  # 6
+"""A stored detail says the invoice has an original (`hsgoc` set) but no XML is stored."""
+RECONCILE_PROBLEM_ORPHAN_ORIGINAL: ReconcileProblem.ValueType  # 7
+"""An original XML is stored without any detail object of the same name."""
+Global___ReconcileProblem: _TypeAlias = ReconcileProblem  # noqa: Y015
+
 @_typing.final
 class WriteInvoiceRequest(_message.Message):
     """WriteInvoiceRequest carries one invoice's bodies and where they belong."""
@@ -104,6 +148,7 @@ class StoredObject(_message.Message):
     CRC32C_FIELD_NUMBER: _builtins.int
     SIZE_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
+    MD5_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Full object name in the bucket."""
     generation: _builtins.int
@@ -114,6 +159,8 @@ class StoredObject(_message.Message):
     """Size in bytes."""
     outcome: Global___WriteOutcome.ValueType
     """What the write did."""
+    md5: _builtins.str
+    """Base64 MD5 of the content, as GCS reports it."""
     def __init__(
         self,
         *,
@@ -122,10 +169,11 @@ class StoredObject(_message.Message):
         crc32c: _builtins.str = ...,
         size: _builtins.int = ...,
         outcome: Global___WriteOutcome.ValueType = ...,
+        md5: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["crc32c", b"crc32c", "generation", b"generation", "name", b"name", "outcome", b"outcome", "size", b"size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crc32c", b"crc32c", "generation", b"generation", "md5", b"md5", "name", b"name", "outcome", b"outcome", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -310,3 +358,202 @@ class WriteManifestResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WriteManifestResponse: _TypeAlias = WriteManifestResponse  # noqa: Y015
+
+@_typing.final
+class ReconcileRequest(_message.Message):
+    """ReconcileRequest names one folder of the layout and the invoices expected in it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    COMPANY_TAX_CODE_FIELD_NUMBER: _builtins.int
+    FLOW_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """Bucket to read; empty means the service's default bucket."""
+    company_tax_code: _builtins.str
+    """The company whose folder to check."""
+    flow: _invoice_pb2.Flow.ValueType
+    """The flow whose folder to check."""
+    @_builtins.property
+    def month(self) -> _invoice_pb2.YearMonth:
+        """The month whose folder to check (the issue month, as in the layout)."""
+
+    @_builtins.property
+    def expected(self) -> _containers.RepeatedCompositeFieldContainer[_invoice_pb2.InvoiceKey]:
+        """Every invoice that should be stored there. Objects are matched to keys by the key fields
+        of their detail JSON (`nbmst`, `khmshdon`, `khhdon`, `shdon`), so two sellers' invoices that
+        share a name (one kept as a version of the other) are told apart.
+        """
+
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+        company_tax_code: _builtins.str = ...,
+        flow: _invoice_pb2.Flow.ValueType = ...,
+        month: _invoice_pb2.YearMonth | None = ...,
+        expected: _abc.Iterable[_invoice_pb2.InvoiceKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "expected", b"expected", "flow", b"flow", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcileRequest: _TypeAlias = ReconcileRequest  # noqa: Y015
+
+@_typing.final
+class MismatchedObject(_message.Message):
+    """MismatchedObject is an object that is inconsistent with the layout or with its sibling."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PROBLEM_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Full object name."""
+    problem: Global___ReconcileProblem.ValueType
+    """What is wrong."""
+    description: _builtins.str
+    """The same, for a human, with the values involved."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        problem: Global___ReconcileProblem.ValueType = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "problem", b"problem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MismatchedObject: _TypeAlias = MismatchedObject  # noqa: Y015
+
+@_typing.final
+class DuplicateInvoice(_message.Message):
+    """DuplicateInvoice is an invoice stored more than once with identical content: an idempotency
+    failure (a changed invoice kept as a new version is not a duplicate).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def key(self) -> _invoice_pb2.InvoiceKey:
+        """The invoice's key."""
+
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The detail objects holding the same content, in name order."""
+
+    def __init__(
+        self,
+        *,
+        key: _invoice_pb2.InvoiceKey | None = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "names", b"names"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DuplicateInvoice: _TypeAlias = DuplicateInvoice  # noqa: Y015
+
+@_typing.final
+class ExtraInvoice(_message.Message):
+    """ExtraInvoice is a stored invoice that was not expected."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def key(self) -> _invoice_pb2.InvoiceKey:
+        """The invoice's key, from its detail JSON."""
+
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Its detail objects (every version), in name order."""
+
+    def __init__(
+        self,
+        *,
+        key: _invoice_pb2.InvoiceKey | None = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "names", b"names"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtraInvoice: _TypeAlias = ExtraInvoice  # noqa: Y015
+
+@_typing.final
+class ReconcileResponse(_message.Message):
+    """ReconcileResponse is the difference between the bucket and the expectation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREFIX_FIELD_NUMBER: _builtins.int
+    OBJECT_COUNT_FIELD_NUMBER: _builtins.int
+    EXPECTED_COUNT_FIELD_NUMBER: _builtins.int
+    FOUND_COUNT_FIELD_NUMBER: _builtins.int
+    VERSIONED_COUNT_FIELD_NUMBER: _builtins.int
+    MISSING_FIELD_NUMBER: _builtins.int
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    MISMATCHED_FIELD_NUMBER: _builtins.int
+    EXTRA_FIELD_NUMBER: _builtins.int
+    prefix: _builtins.str
+    """The folder that was checked, ending in "/"."""
+    object_count: _builtins.int
+    """Objects found under the prefix."""
+    expected_count: _builtins.int
+    """Distinct expected invoices."""
+    found_count: _builtins.int
+    """Expected invoices found with a consistent detail object."""
+    versioned_count: _builtins.int
+    """Invoices stored in more than one version with different content (changed on the portal)."""
+    @_builtins.property
+    def missing(self) -> _containers.RepeatedCompositeFieldContainer[_invoice_pb2.InvoiceKey]:
+        """Expected invoices with no consistent detail object, in key order."""
+
+    @_builtins.property
+    def duplicates(self) -> _containers.RepeatedCompositeFieldContainer[Global___DuplicateInvoice]:
+        """Invoices stored twice with identical content."""
+
+    @_builtins.property
+    def mismatched(self) -> _containers.RepeatedCompositeFieldContainer[Global___MismatchedObject]:
+        """Objects inconsistent with the layout, in name order."""
+
+    @_builtins.property
+    def extra(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExtraInvoice]:
+        """Stored invoices that were not expected, in key order."""
+
+    def __init__(
+        self,
+        *,
+        prefix: _builtins.str = ...,
+        object_count: _builtins.int = ...,
+        expected_count: _builtins.int = ...,
+        found_count: _builtins.int = ...,
+        versioned_count: _builtins.int = ...,
+        missing: _abc.Iterable[_invoice_pb2.InvoiceKey] | None = ...,
+        duplicates: _abc.Iterable[Global___DuplicateInvoice] | None = ...,
+        mismatched: _abc.Iterable[Global___MismatchedObject] | None = ...,
+        extra: _abc.Iterable[Global___ExtraInvoice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "expected_count", b"expected_count", "extra", b"extra", "found_count", b"found_count", "mismatched", b"mismatched", "missing", b"missing", "object_count", b"object_count", "prefix", b"prefix", "versioned_count", b"versioned_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconcileResponse: _TypeAlias = ReconcileResponse  # noqa: Y015

@@ -49,6 +49,11 @@ class StorageServiceStub:
                 request_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestRequest.SerializeToString,
                 response_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestResponse.FromString,
                 _registered_method=True)
+        self.Reconcile = channel.unary_unary(
+                '/gdtmesh.storage.v1.StorageService/Reconcile',
+                request_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServiceServicer:
@@ -74,6 +79,15 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reconcile(self, request, context):
+        """Reconcile compares what the bucket holds for one company, flow and month with the invoices
+        that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
+        inconsistent or unexpected. It only reads.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -86,6 +100,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.WriteManifest,
                     request_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestRequest.FromString,
                     response_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestResponse.SerializeToString,
+            ),
+            'Reconcile': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reconcile,
+                    request_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileRequest.FromString,
+                    response_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -147,6 +166,33 @@ class StorageService:
             '/gdtmesh.storage.v1.StorageService/WriteManifest',
             gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestRequest.SerializeToString,
             gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reconcile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gdtmesh.storage.v1.StorageService/Reconcile',
+            gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileRequest.SerializeToString,
+            gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileResponse.FromString,
             options,
             channel_credentials,
             insecure,

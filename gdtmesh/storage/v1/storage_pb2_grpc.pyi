@@ -44,6 +44,11 @@ class StorageServiceStub:
     """WriteManifest writes an import's manifest. It is written last: its presence means the
     import finished.
     """
+    Reconcile: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]
+    """Reconcile compares what the bucket holds for one company, flow and month with the invoices
+    that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
+    inconsistent or unexpected. It only reads.
+    """
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
@@ -60,6 +65,11 @@ class StorageServiceAsyncStub(StorageServiceStub):
     WriteManifest: _aio.UnaryUnaryMultiCallable[_storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse]  # type: ignore[assignment]
     """WriteManifest writes an import's manifest. It is written last: its presence means the
     import finished.
+    """
+    Reconcile: _aio.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]  # type: ignore[assignment]
+    """Reconcile compares what the bucket holds for one company, flow and month with the invoices
+    that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
+    inconsistent or unexpected. It only reads.
     """
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -86,6 +96,17 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_storage_pb2.WriteManifestResponse, _abc.Awaitable[_storage_pb2.WriteManifestResponse]]:
         """WriteManifest writes an import's manifest. It is written last: its presence means the
         import finished.
+        """
+
+    @_abc_1.abstractmethod
+    def Reconcile(
+        self,
+        request: _storage_pb2.ReconcileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.ReconcileResponse, _abc.Awaitable[_storage_pb2.ReconcileResponse]]:
+        """Reconcile compares what the bucket holds for one company, flow and month with the invoices
+        that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
+        inconsistent or unexpected. It only reads.
         """
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,5 @@
+import sys
+
+from services.storage.server import main
+
+sys.exit(main())

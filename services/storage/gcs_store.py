@@ -1,0 +1,156 @@
+"""The Google Cloud Storage backend (google-cloud-storage; fake-gcs-server in development).
+
+The library is synchronous: its calls run on a bounded thread pool. Creates use
+`ifGenerationMatch=0` and send a CRC32C the server checks; the hashes the server reports back
+are compared with ours as well, because fake-gcs-server does not check what it is sent.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from services.storage.objects import (
+    BlockingPool,
+    BucketNotFoundError,
+    Digest,
+    IntegrityError,
+    ObjectInfo,
+    ObjectNotFoundError,
+    StoreAccessError,
+    StoreUnavailableError,
+)
+
+TIMEOUT = 60.0  # seconds per HTTP request
+CHUNK_SIZE = 4 * 1024 * 1024  # resumable upload chunk (a multiple of 256 KiB) above 8 MiB
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    api_exceptions.TooManyRequests,
+    api_exceptions.ServerError,
+    requests.ConnectionError,
+    requests.Timeout,
+    auth_exceptions.TransportError,
+)
+
+
+def gcs_client(project: str, emulator_host: str | None) -> storage.Client:
+    """A client for the real service (application default credentials) or, when
+    `emulator_host` is set, for the emulator with anonymous credentials."""
+    if emulator_host:
+        return storage.Client(
+            project=project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": emulator_host},
+        )
+    return storage.Client(project=project or None)
+
+
+class GcsStore:
+    def __init__(self, client: storage.Client, concurrency: int = 8) -> None:
+        self._client = client
+        self._pool = BlockingPool(concurrency, "storage-gcs")
+
+    async def ensure_bucket(self, bucket: str) -> None:
+        await self._call(bucket, self._ensure_bucket, bucket)
+
+    async def create_if_absent(
+        self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
+    ) -> ObjectInfo | None:
+        return await self._call(
+            bucket, self._create_if_absent, bucket, name, data, content_type, digest
+        )
+
+    async def stat(self, bucket: str, name: str) -> ObjectInfo | None:
+        return await self._call(bucket, self._stat, bucket, name)
+
+    async def read(self, bucket: str, name: str) -> bytes:
+        return await self._call(bucket, self._read, bucket, name)
+
+    async def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        return await self._call(bucket, self._list, bucket, prefix)
+
+    async def close(self) -> None:
+        self._pool.close()
+        self._client.close()  # type: ignore[no-untyped-call]
+
+    async def _call(self, bucket: str, function: Callable[..., Any], *args: Any) -> Any:
+        with _translated(bucket):
+            return await self._pool.run(function, *args)
+
+    # --- blocking implementations, run on the pool ---
+
+    def _ensure_bucket(self, bucket: str) -> None:
+        if self._client.lookup_bucket(bucket, timeout=TIMEOUT) is None:
+            with suppress(api_exceptions.Conflict):  # created by someone else in between
+                self._client.create_bucket(bucket, timeout=TIMEOUT)
+
+    def _create_if_absent(
+        self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
+    ) -> ObjectInfo | None:
+        blob = self._client.bucket(bucket).blob(name, chunk_size=CHUNK_SIZE)
+        try:
+            blob.upload_from_file(
+                io.BytesIO(data),
+                size=len(data),
+                content_type=content_type,
+                if_generation_match=0,
+                checksum="crc32c",
+                timeout=TIMEOUT,
+            )
+        except api_exceptions.PreconditionFailed:
+            return None
+        info = _describe(blob)
+        if info.crc32c != digest.crc32c or not digest.matches(info):
+            raise IntegrityError(
+                f"{name} generation {info.generation}: the stored checksum differs from the "
+                "content sent"
+            )
+        return info
+
+    def _stat(self, bucket: str, name: str) -> ObjectInfo | None:
+        blob = self._client.bucket(bucket).get_blob(name, timeout=TIMEOUT)
+        return None if blob is None else _describe(blob)
+
+    def _read(self, bucket: str, name: str) -> bytes:
+        try:
+            return self._client.bucket(bucket).blob(name).download_as_bytes(timeout=TIMEOUT)
+        except api_exceptions.NotFound:
+            raise ObjectNotFoundError(f"object {name!r} not found in bucket {bucket!r}") from None
+
+    def _list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        blobs = self._client.list_blobs(bucket, prefix=prefix, timeout=TIMEOUT)
+        return sorted((_describe(blob) for blob in blobs), key=lambda info: info.name)
+
+
+def _describe(blob: storage.Blob) -> ObjectInfo:
+    return ObjectInfo(
+        name=blob.name or "",
+        generation=int(blob.generation or 0),
+        size=int(blob.size or 0),
+        crc32c=blob.crc32c or "",
+        md5=blob.md5_hash or "",
+    )
+
+
+@contextmanager
+def _translated(bucket: str) -> Iterator[None]:
+    """Library exceptions -> the store's own, with messages that hold no request data."""
+    try:
+        yield
+    except api_exceptions.NotFound:
+        raise BucketNotFoundError(f"bucket {bucket!r} does not exist") from None
+    except (api_exceptions.Forbidden, api_exceptions.Unauthorized, auth_exceptions.RefreshError):
+        raise StoreAccessError(f"access to bucket {bucket!r} was refused") from None
+    except auth_exceptions.DefaultCredentialsError:
+        raise StoreAccessError("no Google Cloud credentials found for the GCS backend") from None
+    except _TRANSIENT as error:
+        raise StoreUnavailableError(
+            f"GCS is unavailable for bucket {bucket!r} ({type(error).__name__})"
+        ) from None

@@ -1,0 +1,155 @@
+"""The local-directory backend: one folder per bucket under a root, one file per object.
+
+Same semantics as GCS: a create is atomic and create-only (the content goes to a temporary
+file, is fsynced and verified, then hard-linked into place with `os.link`, which fails when the
+name exists), and the generation is derived from the content (first 63 bits of its MD5).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import google_crc32c
+
+from services.storage.objects import (
+    BlockingPool,
+    BucketNotFoundError,
+    Digest,
+    IntegrityError,
+    ObjectInfo,
+    ObjectNotFoundError,
+)
+
+TMP_DIR = ".gdtmesh-tmp"  # inside each bucket folder; never a valid object name prefix
+CHUNK = 1024 * 1024
+
+
+class LocalStore:
+    def __init__(self, root: Path, concurrency: int = 8) -> None:
+        self.root = root
+        self._pool = BlockingPool(concurrency, "storage-local")
+
+    async def ensure_bucket(self, bucket: str) -> None:
+        await self._pool.run(self._ensure_bucket, bucket)
+
+    async def create_if_absent(
+        self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
+    ) -> ObjectInfo | None:
+        return await self._pool.run(self._create_if_absent, bucket, name, data, digest)
+
+    async def stat(self, bucket: str, name: str) -> ObjectInfo | None:
+        return await self._pool.run(self._stat, bucket, name)
+
+    async def read(self, bucket: str, name: str) -> bytes:
+        return await self._pool.run(self._read, bucket, name)
+
+    async def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        return await self._pool.run(self._list, bucket, prefix)
+
+    async def close(self) -> None:
+        self._pool.close()
+
+    # --- blocking implementations, run on the pool ---
+
+    def _bucket_dir(self, bucket: str) -> Path:
+        folder = self.root / bucket
+        if not folder.is_dir():
+            raise BucketNotFoundError(f"bucket {bucket!r} does not exist")
+        return folder
+
+    def _path(self, bucket: str, name: str) -> Path:
+        """The file of an object. Names are built from validated parts; this re-checks that
+        none can leave the bucket folder, as a second line of defence."""
+        parts = name.split("/")
+        if not name or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+            raise ValueError(f"unsafe object name {name[:80]!r}")
+        return self._bucket_dir(bucket).joinpath(*parts)
+
+    def _ensure_bucket(self, bucket: str) -> None:
+        (self.root / bucket / TMP_DIR).mkdir(parents=True, exist_ok=True)
+
+    def _create_if_absent(
+        self, bucket: str, name: str, data: bytes, digest: Digest
+    ) -> ObjectInfo | None:
+        path = self._path(bucket, name)
+        if path.exists():
+            return None
+        temp_dir = self._bucket_dir(bucket) / TMP_DIR
+        temp_dir.mkdir(exist_ok=True)
+        temp = temp_dir / uuid.uuid4().hex
+        try:
+            with open(temp, "xb") as out:
+                for start in range(0, len(data), CHUNK):
+                    out.write(data[start : start + CHUNK])
+                out.flush()
+                os.fsync(out.fileno())
+            info = _describe(temp, name)
+            if not digest.matches(info) or info.crc32c != digest.crc32c:
+                raise IntegrityError(f"{name}: written content does not match its checksum")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                return None
+            _fsync_dir(path.parent)
+            return info
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def _stat(self, bucket: str, name: str) -> ObjectInfo | None:
+        path = self._path(bucket, name)
+        return _describe(path, name) if path.is_file() else None
+
+    def _read(self, bucket: str, name: str) -> bytes:
+        path = self._path(bucket, name)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"object {name!r} not found in bucket {bucket!r}") from None
+
+    def _list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        bucket_dir = self._bucket_dir(bucket)
+        start = bucket_dir.joinpath(*prefix.split("/")[:-1])
+        if not start.is_dir() or not start.resolve().is_relative_to(bucket_dir.resolve()):
+            return []
+        found = []
+        for folder, subfolders, files in os.walk(start):
+            subfolders[:] = [sub for sub in subfolders if not sub.startswith(".")]
+            for file in files:
+                path = Path(folder, file)
+                name = path.relative_to(bucket_dir).as_posix()
+                if name.startswith(prefix) and not file.startswith("."):
+                    found.append(_describe(path, name))
+        return sorted(found, key=lambda info: info.name)
+
+
+def _describe(path: Path, name: str) -> ObjectInfo:
+    crc = google_crc32c.Checksum()
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with open(path, "rb") as source:
+        while chunk := source.read(CHUNK):
+            crc.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    md5_digest = md5.digest()
+    return ObjectInfo(
+        name=name,
+        generation=int.from_bytes(md5_digest[:8], "big") >> 1,
+        size=size,
+        crc32c=base64.b64encode(crc.digest()).decode(),
+        md5=base64.b64encode(md5_digest).decode(),
+    )
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the new directory entry durable, not only the file's content."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

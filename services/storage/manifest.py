@@ -1,0 +1,137 @@
+"""An import's manifest: per flow and month, the portal's total, what the import did, what
+failed and why, and every object the bucket holds in that folder (name, generation, hashes).
+
+It is written last and create-only under `gdt_invoices/{company}/manifests/{import_id}.json`,
+so its presence means the import finished. The content is deterministic (no write time), so
+rewriting the same import's manifest over an unchanged bucket is ALREADY_STORED; a different
+account (the bucket changed, or the import's counts) becomes a new version beside the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from gdtmesh.flows import flow_info
+from gdtmesh.runtime.errors import bad_request
+from gdtmesh.storage.v1 import storage_pb2
+from services.storage import layout
+from services.storage.objects import ObjectInfo, ObjectStore
+from services.storage.writer import Stored, write_versioned
+
+SCHEMA = "gdtmesh.manifest.v1"
+MAX_PERIODS = 1200  # four flows x 25 years of months
+MAX_REASON = 500
+_COUNTS = ("portal_total", "discovered", "stored", "already_stored", "without_original")
+
+
+def check_request(request: storage_pb2.WriteManifestRequest) -> None:
+    """INVALID_ARGUMENT listing every bad field of the request."""
+    problems: dict[str, str] = {}
+    for field, problem in (
+        ("bucket", layout.bucket_problem(request.bucket)),
+        ("company_tax_code", layout.tax_code_problem(request.company_tax_code)),
+        ("import_id", layout.import_id_problem(request.import_id)),
+    ):
+        if problem:
+            problems[field] = problem
+    if not request.periods:
+        problems["periods"] = "must hold at least one period"
+    elif len(request.periods) > MAX_PERIODS:
+        problems["periods"] = f"must hold at most {MAX_PERIODS} periods"
+    seen: set[tuple[int, int, int]] = set()
+    for index, period in enumerate(request.periods[:MAX_PERIODS]):
+        problems |= _period_problems(period, f"periods[{index}]")
+        identity = (period.flow, period.month.year, period.month.month)
+        if identity in seen:
+            problems[f"periods[{index}]"] = "repeats an earlier flow and month"
+        seen.add(identity)
+    if problems:
+        raise bad_request(problems, "manifest refused")
+
+
+def _period_problems(period: storage_pb2.PeriodReport, field: str) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    if problem := layout.flow_problem(period.flow):
+        problems[f"{field}.flow"] = problem
+    if problem := layout.month_problem(period.month):
+        problems[f"{field}.month"] = problem
+    for name in _COUNTS:
+        if getattr(period, name) < 0:
+            problems[f"{field}.{name}"] = "must not be negative"
+    return problems
+
+
+async def write_manifest(
+    store: ObjectStore, bucket: str, request: storage_pb2.WriteManifestRequest
+) -> Stored:
+    """List every period's folder, then write the manifest (create-only, versioned)."""
+    company = request.company_tax_code
+    periods = sorted(request.periods, key=lambda p: (p.month.year, p.month.month, p.flow))
+    listings = await asyncio.gather(
+        *(store.list_objects(bucket, _folder(company, period)) for period in periods)
+    )
+    period_documents = [
+        _period(company, period, objects) for period, objects in zip(periods, listings, strict=True)
+    ]
+    document: dict[str, Any] = {
+        "schema": SCHEMA,
+        "import_id": request.import_id,
+        "company_tax_code": company,
+        "bucket": bucket,
+        "start_time": (
+            request.start_time.ToJsonString() if request.HasField("start_time") else None
+        ),
+        "periods": period_documents,
+        "totals": _totals(period_documents),
+    }
+    data = (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+    stem = layout.manifest_stem(company, request.import_id)
+    return await write_versioned(store, bucket, stem, "json", data, layout.CONTENT_TYPES["json"])
+
+
+def _folder(company: str, period: storage_pb2.PeriodReport) -> str:
+    code = flow_info(period.flow).code
+    return layout.month_folder(company, code, period.month.year, period.month.month)
+
+
+def _period(
+    company: str, period: storage_pb2.PeriodReport, objects: list[ObjectInfo]
+) -> dict[str, Any]:
+    details = sum(1 for info in objects if info.name.endswith(".json"))
+    return {
+        "flow": flow_info(period.flow).code,
+        "month": f"{period.month.year:04d}-{period.month.month:02d}",
+        "folder": _folder(company, period),
+        **{name: getattr(period, name) for name in _COUNTS},
+        "failed": [
+            {
+                "seller_tax_code": failure.key.seller_tax_code,
+                "form": failure.key.form,
+                "series": failure.key.series,
+                "number": failure.key.number,
+                "reason": failure.reason[:MAX_REASON],
+            }
+            for failure in period.failed
+        ],
+        "detail_objects": details,
+        "original_objects": sum(1 for info in objects if info.name.endswith(".xml")),
+        "objects": [
+            {
+                "name": info.name,
+                "generation": info.generation,
+                "size": info.size,
+                "crc32c": info.crc32c,
+                "md5": info.md5,
+            }
+            for info in objects
+        ],
+    }
+
+
+def _totals(periods: list[dict[str, Any]]) -> dict[str, int]:
+    totals = {name: sum(period[name] for period in periods) for name in _COUNTS}
+    totals["failed"] = sum(len(period["failed"]) for period in periods)
+    totals["objects"] = sum(len(period["objects"]) for period in periods)
+    return totals

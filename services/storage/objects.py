@@ -1,0 +1,120 @@
+"""What every bucket backend offers (`ObjectStore`), the object metadata they report and the
+failures they raise. The versioning, manifest and reconcile logic is written against this
+protocol only, so GCS and the local directory behave the same by construction."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import hashlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import google_crc32c
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object, as GCS describes it (hashes base64, CRC32C big-endian)."""
+
+    name: str
+    generation: int
+    size: int
+    crc32c: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The hashes of content about to be written, to verify a write and compare with a stored
+    object."""
+
+    size: int
+    crc32c: str
+    md5: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Digest:
+        crc = google_crc32c.Checksum(data).digest()
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        return cls(len(data), base64.b64encode(crc).decode(), base64.b64encode(md5).decode())
+
+    def matches(self, info: ObjectInfo) -> bool:
+        """Same content. MD5 decides when the store reports one (GCS omits it for composite
+        objects); CRC32C and size otherwise."""
+        if self.size != info.size:
+            return False
+        if info.md5:
+            return self.md5 == info.md5
+        return self.crc32c == info.crc32c
+
+
+class StoreError(Exception):
+    """A bucket operation failed; the message names the bucket or object, never credentials."""
+
+
+class BucketNotFoundError(StoreError):
+    pass
+
+
+class ObjectNotFoundError(StoreError):
+    pass
+
+
+class StoreUnavailableError(StoreError):
+    """A transient failure (network, 429, 5xx): worth retrying."""
+
+
+class StoreAccessError(StoreError):
+    """The service's own credentials are refused: an operator must fix the deployment."""
+
+
+class IntegrityError(StoreError):
+    """Stored content does not match what was sent."""
+
+
+class ObjectStore(Protocol):
+    """A bucket backend. Every write is create-only: an existing object is never replaced."""
+
+    async def ensure_bucket(self, bucket: str) -> None:
+        """Create `bucket` when it does not exist."""
+
+    async def create_if_absent(
+        self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
+    ) -> ObjectInfo | None:
+        """Write `data` under `name` only if no object exists there (GCS `ifGenerationMatch=0`),
+        check the stored hashes against `digest` (IntegrityError if they differ) and describe the
+        new object; None when an object already exists under the name."""
+
+    async def stat(self, bucket: str, name: str) -> ObjectInfo | None:
+        """The object's metadata, or None when there is no such object."""
+
+    async def read(self, bucket: str, name: str) -> bytes:
+        """The object's content; ObjectNotFoundError when absent."""
+
+    async def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        """Every object whose name starts with `prefix`, in name order."""
+
+    async def close(self) -> None:
+        """Release threads and connections."""
+
+
+class BlockingPool:
+    """Runs blocking calls (google-cloud-storage, file IO) on a bounded thread pool, carrying
+    the caller's context (trace span, log fields) into the thread."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, context.run, function, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

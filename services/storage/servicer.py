@@ -1,0 +1,228 @@
+"""gdtmesh.storage.v1.StorageService: validates requests, calls the logic modules and maps
+their results and failures to the proto and to gRPC codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+import structlog
+
+from gdtmesh.invoice.v1 import invoice_pb2
+from gdtmesh.runtime.errors import ServiceError, bad_request
+from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from services.storage import layout, manifest, reconcile
+from services.storage.detail import DetailError, read_detail
+from services.storage.objects import (
+    BucketNotFoundError,
+    IntegrityError,
+    ObjectNotFoundError,
+    ObjectStore,
+    StoreAccessError,
+    StoreUnavailableError,
+)
+from services.storage.writer import Outcome, Stored, write_versioned
+
+log = structlog.get_logger(__name__)
+
+_OUTCOMES = {
+    Outcome.WRITTEN: storage_pb2.WRITE_OUTCOME_WRITTEN,
+    Outcome.ALREADY_STORED: storage_pb2.WRITE_OUTCOME_ALREADY_STORED,
+    Outcome.NEW_VERSION: storage_pb2.WRITE_OUTCOME_NEW_VERSION,
+}
+_PROBLEMS = {
+    reconcile.Problem.UNPARSEABLE_NAME: storage_pb2.RECONCILE_PROBLEM_UNPARSEABLE_NAME,
+    reconcile.Problem.UNREADABLE_DETAIL: storage_pb2.RECONCILE_PROBLEM_UNREADABLE_DETAIL,
+    reconcile.Problem.KEY_MISMATCH: storage_pb2.RECONCILE_PROBLEM_KEY_MISMATCH,
+    reconcile.Problem.WRONG_MONTH: storage_pb2.RECONCILE_PROBLEM_WRONG_MONTH,
+    reconcile.Problem.UNEXPECTED_ORIGINAL: storage_pb2.RECONCILE_PROBLEM_UNEXPECTED_ORIGINAL,
+    reconcile.Problem.MISSING_ORIGINAL: storage_pb2.RECONCILE_PROBLEM_MISSING_ORIGINAL,
+    reconcile.Problem.ORPHAN_ORIGINAL: storage_pb2.RECONCILE_PROBLEM_ORPHAN_ORIGINAL,
+}
+MAX_EXPECTED = 200_000
+
+
+class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
+    def __init__(self, store: ObjectStore, default_bucket: str, max_object_bytes: int) -> None:
+        self._store = store
+        self._default_bucket = default_bucket
+        self._max_object_bytes = max_object_bytes
+
+    async def WriteInvoice(
+        self, request: storage_pb2.WriteInvoiceRequest, context: grpc.aio.ServicerContext
+    ) -> storage_pb2.WriteInvoiceResponse:
+        bucket = self._bucket(request.bucket)
+        place = layout.invoice_place(request.company_tax_code, request.flow, request.invoice)
+        self._check_bodies(request)
+        response = storage_pb2.WriteInvoiceResponse()
+        with _store_errors():
+            # The original first: a detail's presence then means its original is stored too.
+            if request.original_xml:
+                original = await self._write(bucket, place.stem, "xml", request.original_xml)
+                response.original.CopyFrom(original)
+            detail = await self._write(bucket, place.stem, "json", request.detail_json)
+            response.detail.CopyFrom(detail)
+        log.debug("invoice stored", name=detail.name, outcome=detail.outcome)
+        return response
+
+    async def WriteManifest(
+        self, request: storage_pb2.WriteManifestRequest, context: grpc.aio.ServicerContext
+    ) -> storage_pb2.WriteManifestResponse:
+        manifest.check_request(request)
+        bucket = self._bucket(request.bucket)
+        with _store_errors():
+            stored = await manifest.write_manifest(self._store, bucket, request)
+        log.info(
+            "manifest written",
+            import_id=request.import_id,
+            name=stored.info.name,
+            outcome=stored.outcome.value,
+        )
+        return storage_pb2.WriteManifestResponse(manifest=_stored_object(stored))
+
+    async def Reconcile(
+        self, request: storage_pb2.ReconcileRequest, context: grpc.aio.ServicerContext
+    ) -> storage_pb2.ReconcileResponse:
+        _check_reconcile(request)
+        bucket = self._bucket(request.bucket)
+        expected = [
+            (key.seller_tax_code, key.form, key.series, key.number) for key in request.expected
+        ]
+        with _store_errors():
+            report = await reconcile.reconcile(
+                self._store,
+                bucket,
+                request.company_tax_code,
+                layout.flow_code(request.flow),
+                request.month.year,
+                request.month.month,
+                expected,
+            )
+        return _reconcile_response(report)
+
+    def _bucket(self, requested: str) -> str:
+        if problem := layout.bucket_problem(requested):
+            raise bad_request({"bucket": problem})
+        return requested or self._default_bucket
+
+    def _check_bodies(self, request: storage_pb2.WriteInvoiceRequest) -> None:
+        """Size limits, and a detail that is the invoice the request says it is."""
+        limit = self._max_object_bytes
+        problems: dict[str, str] = {}
+        for field, body in (
+            ("detail_json", request.detail_json),
+            ("original_xml", request.original_xml),
+        ):
+            if len(body) > limit:
+                problems[field] = f"{len(body)} bytes exceeds the {limit}-byte object limit"
+        if not request.detail_json:
+            problems["detail_json"] = "is required"
+        if problems:
+            raise bad_request(problems, "invoice refused")
+        try:
+            facts = read_detail(request.detail_json)
+        except DetailError as error:
+            raise bad_request({"detail_json": str(error)}, "invoice refused") from None
+        key, day = request.invoice.key, layout.issue_date(request.invoice)
+        claimed = (key.seller_tax_code, key.form, key.series, key.number)
+        found = (facts.seller_tax_code, facts.form, facts.series, facts.number)
+        if claimed != found:
+            problems["detail_json"] = (
+                f"holds invoice {_key_text(found)}, not {_key_text(claimed)} (invoice.key)"
+            )
+        elif facts.issue_day is not None and facts.issue_day != day:
+            problems["detail_json"] = (
+                f"issued {facts.issue_day.isoformat()} (tdlap), not {day} (invoice.issue_date)"
+            )
+        if problems:
+            raise bad_request(problems, "invoice refused")
+
+    async def _write(
+        self, bucket: str, stem: str, ext: str, data: bytes
+    ) -> storage_pb2.StoredObject:
+        stored = await write_versioned(
+            self._store, bucket, stem, ext, data, layout.CONTENT_TYPES[ext]
+        )
+        return _stored_object(stored)
+
+
+def _key_text(key: tuple[str, int, str, int]) -> str:
+    return f"{key[0]} {key[1]}-{key[2]}-{key[3]}"
+
+
+def _check_reconcile(request: storage_pb2.ReconcileRequest) -> None:
+    problems: dict[str, str] = {}
+    for field, problem in (
+        ("company_tax_code", layout.tax_code_problem(request.company_tax_code)),
+        ("flow", layout.flow_problem(request.flow)),
+        ("month", layout.month_problem(request.month)),
+    ):
+        if problem:
+            problems[field] = problem
+    if len(request.expected) > MAX_EXPECTED:
+        problems["expected"] = f"must hold at most {MAX_EXPECTED} keys"
+    else:
+        for index, key in enumerate(request.expected):
+            problems |= layout.key_problems(key, f"expected[{index}]")
+            if len(problems) >= 20:
+                break  # enough to see what is wrong
+    if problems:
+        raise bad_request(problems, "reconcile refused")
+
+
+def _stored_object(stored: Stored) -> storage_pb2.StoredObject:
+    info = stored.info
+    return storage_pb2.StoredObject(
+        name=info.name,
+        generation=info.generation,
+        crc32c=info.crc32c,
+        md5=info.md5,
+        size=info.size,
+        outcome=_OUTCOMES[stored.outcome],
+    )
+
+
+def _key(key: reconcile.Key) -> invoice_pb2.InvoiceKey:
+    seller, form, series, number = key
+    return invoice_pb2.InvoiceKey(seller_tax_code=seller, form=form, series=series, number=number)
+
+
+def _reconcile_response(report: reconcile.Report) -> storage_pb2.ReconcileResponse:
+    return storage_pb2.ReconcileResponse(
+        prefix=report.prefix,
+        object_count=report.object_count,
+        expected_count=report.expected_count,
+        found_count=report.found_count,
+        versioned_count=report.versioned_count,
+        missing=[_key(key) for key in report.missing],
+        duplicates=[
+            storage_pb2.DuplicateInvoice(key=_key(key), names=names)
+            for key, names in report.duplicates
+        ],
+        mismatched=[
+            storage_pb2.MismatchedObject(
+                name=item.name, problem=_PROBLEMS[item.problem], description=item.description
+            )
+            for item in report.mismatched
+        ],
+        extra=[storage_pb2.ExtraInvoice(key=_key(key), names=names) for key, names in report.extra],
+    )
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Store failures -> gRPC codes. UNAVAILABLE is worth retrying; DATA_LOSS means a write
+    did not arrive intact (retrying writes a fresh copy); the rest need a person."""
+    try:
+        yield
+    except BucketNotFoundError as error:
+        raise ServiceError(grpc.StatusCode.NOT_FOUND, str(error)) from None
+    except ObjectNotFoundError as error:
+        raise ServiceError(grpc.StatusCode.NOT_FOUND, str(error)) from None
+    except StoreUnavailableError as error:
+        raise ServiceError(grpc.StatusCode.UNAVAILABLE, str(error)) from None
+    except StoreAccessError as error:
+        raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, str(error)) from None
+    except IntegrityError as error:
+        raise ServiceError(grpc.StatusCode.DATA_LOSS, str(error)) from None
