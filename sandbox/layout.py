@@ -1,0 +1,271 @@
+"""Where the invoices of one (account, flow) are, by arithmetic instead of storage.
+
+Invoice ``index`` (0..count-1) of a flow is dated by a small per-flow table of cumulative
+counts per day, so a date range maps to an index range. Its key fields come from a 64-bit hash
+of (seed, account, flow, index): the counterparty, the number within the series, lateness. The
+number encodes the index, so a key maps back to its index in O(1) (`index_for`).
+
+Numbering follows the real portal: series carry the two-digit year (C25TAA, K26TEK, C26MGA) and
+restart at 1 every January; a seller's invoices to one buyer leave gaps for its other buyers.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sandbox.model import FAMILY, InvoiceRef, is_sold
+from sandbox.seeds import item_hash, mix64
+
+VN_OFFSET = timedelta(hours=7)
+BLOCK = 40  # at most one replaced/adjusted invoice pair per block of this many invoices
+PAIR_SHARE = 0.45  # share of blocks that hold one (about 1 invoice in 90 is a successor)
+_LATE_SHARE = {"coded": 0.08, "uncoded": 0.35, "register": 0.12}
+_KHMSHDON = 1  # every generated invoice is a VAT invoice (form 1)
+
+
+@dataclass(frozen=True)
+class Counterparty:
+    """A light record of the other party of a flow's invoices: enough for list filters and key
+    arithmetic; the full party (names, addresses) is built from ``key`` when needed."""
+
+    slot: int
+    mst: str | None
+    kind: str  # sellers: "coded" | "uncoded" | "register"; buyers: "company" | "person" | "walkin"
+    trade: str  # catalog industry of a seller
+    series: str  # the three letters after C/K + year, e.g. "TAA", "MGA"
+    gap: int  # average distance between this buyer's numbers at that seller
+    scale: int  # size of the seller's numbering before the period
+    original_share: float  # share of its invoices with an original XML
+    key: int
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An original invoice and the later invoice that replaces (2) or adjusts (3) it."""
+
+    original: int
+    successor: int
+    tthai: int
+
+
+@dataclass(frozen=True)
+class Timing:
+    signed: datetime  # UTC, the seller's signature (`nky`)
+    received: datetime  # UTC, arrival at the tax authority (`ntnhan`)
+
+    @property
+    def visible_at(self) -> datetime:
+        """When the invoice appears in lists: once processed (`ncnhat`)."""
+        return self.received + timedelta(milliseconds=83)
+
+
+def vn_midnight_utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) - VN_OFFSET
+
+
+class FlowLayout:
+    """The invoices of one account in one flow."""
+
+    def __init__(
+        self,
+        company: str,
+        flow: str,
+        key: int,
+        start: date,
+        cum: tuple[int, ...],
+        own_series: str,
+        partners: tuple[Counterparty, ...],
+    ) -> None:
+        self.company = company
+        self.flow = flow
+        self.family = FAMILY[flow]
+        self.sold = is_sold(flow)
+        self.key = key
+        self.start = start
+        self.cum = cum  # cum[d] = first index issued on day start+d; cum[-1] = count
+        self.count = cum[-1]
+        self.days = len(cum) - 1
+        self.own_series = own_series
+        self.partners = partners
+        self.partner_slot = {p.mst: p.slot for p in partners if p.mst is not None}
+        self._midnights = tuple(vn_midnight_utc(start + timedelta(d)) for d in range(self.days))
+        self._pairs_enabled = self.family == "query"
+        self._year_first = self._first_index_per_year()
+        self._start_numbers: dict[tuple[int, int], int] = {}
+
+    # -- dates -------------------------------------------------------------------------------
+
+    def day_of(self, index: int) -> int:
+        return bisect.bisect_right(self.cum, index) - 1
+
+    def date_of(self, day: int) -> date:
+        return self.start + timedelta(day)
+
+    def day_range(self, first: date, last: date) -> range:
+        """Day offsets of [first, last] inside the period (possibly empty)."""
+        lo = max((first - self.start).days, 0)
+        hi = min((last - self.start).days, self.days - 1)
+        return range(lo, hi + 1)
+
+    def _first_index_per_year(self) -> dict[int, int]:
+        years = range(self.start.year, self.date_of(self.days - 1).year + 1)
+        return {
+            year: 0 if year == self.start.year else self.cum[(date(year, 1, 1) - self.start).days]
+            for year in years
+        }
+
+    # -- counterparties and pairs ------------------------------------------------------------
+
+    def pair_at(self, index: int) -> Pair | None:
+        """The replacement/adjustment pair ``index`` belongs to, if any."""
+        if not self._pairs_enabled:
+            return None
+        block = index // BLOCK
+        digest = item_hash(self.key ^ 0x5A17, block)
+        if (digest & 0xFFFF) >= PAIR_SHARE * 0x10000:
+            return None
+        first = (digest >> 16) % (BLOCK - 1)
+        later = first + 1 + (digest >> 24) % (BLOCK - 1 - first)
+        original, successor = block * BLOCK + first, block * BLOCK + later
+        if successor >= self.count or index not in (original, successor):
+            return None
+        return Pair(original, successor, 2 if (digest >> 40) % 4 else 3)
+
+    def partner_of(self, index: int, digest: int, pair: Pair | None) -> Counterparty:
+        if pair is not None and index == pair.successor:  # same parties as the original
+            digest = item_hash(self.key, pair.original)
+        share = (digest & 0xFFFF) / 0x10000
+        return self.partners[int(len(self.partners) * share * share)]
+
+    # -- numbers -----------------------------------------------------------------------------
+
+    def _year_start_number(self, year: int, partner: Counterparty) -> int:
+        """How many numbers the series used that year before the first invoice of the period
+        (numbering restarts every January)."""
+        cache_key = (year, -1 if self.sold else partner.slot)
+        cached = self._start_numbers.get(cache_key)
+        if cached is None:
+            cached = self._start_numbers[cache_key] = self._compute_start_number(year, partner)
+        return cached
+
+    def _compute_start_number(self, year: int, partner: Counterparty) -> int:
+        new_year = year != self.start.year or self.start == date(year, 1, 1)
+        elapsed = (self.start - date(year, 1, 1)).days
+        if self.sold:
+            if new_year:
+                return 0
+            per_day = self.count / max(self.days, 1)
+            return int(elapsed * per_day * (0.7 + mix64(self.key ^ year) % 600 / 1000))
+        salt = mix64(partner.key ^ year)
+        if new_year:
+            return salt % (partner.gap * 3)
+        return salt % partner.scale + elapsed * partner.gap
+
+    def series_of(self, year: int, partner: Counterparty) -> str:
+        letters = self.own_series if self.sold else partner.series
+        uncoded = not self.sold and partner.kind == "uncoded"
+        return f"{'K' if uncoded else 'C'}{year % 100:02d}{letters}"
+
+    def number_of(self, index: int, year: int, partner: Counterparty, digest: int) -> int:
+        position = index - self._year_first[year]
+        base = self._year_start_number(year, partner)
+        if self.sold:
+            return base + position + 1
+        return base + position * partner.gap + mix64(digest) % partner.gap + 1
+
+    def index_for(self, nbmst: str, khhdon: str, shdon: int) -> int | None:
+        """The only index that can carry this key (to be confirmed by rebuilding its ref)."""
+        if len(khhdon) != 6 or not khhdon[1:3].isdigit() or shdon < 1:
+            return None
+        year = 2000 + int(khhdon[1:3])
+        if year not in self._year_first:
+            return None
+        if self.sold:
+            partner = self.partners[0]
+            if nbmst != self.company:
+                return None
+        else:
+            slot = self.partner_slot.get(nbmst)
+            if slot is None:
+                return None
+            partner = self.partners[slot]
+        if khhdon != self.series_of(year, partner):
+            return None
+        offset = shdon - 1 - self._year_start_number(year, partner)
+        position = offset if self.sold else offset // partner.gap
+        index = self._year_first[year] + position
+        return index if position >= 0 and index < self.count else None
+
+    # -- timing ------------------------------------------------------------------------------
+
+    def timing(self, day: int, digest: int, partner: Counterparty) -> Timing:
+        signed = self._midnights[day] + timedelta(seconds=27000 + (digest >> 40) % 43200)
+        lag = timedelta(milliseconds=900 + ((digest >> 57) & 0x7F) * 290)
+        late_share = 0.0 if self.sold else _LATE_SHARE.get(partner.kind, 0.0)
+        if ((digest >> 16) & 0xFF) < late_share * 256:
+            lag += timedelta(days=2 + ((digest >> 24) & 0xFF) % 19, seconds=(digest >> 8) % 36000)
+        return Timing(signed, signed + lag)
+
+    # -- refs --------------------------------------------------------------------------------
+
+    def ref_at(self, index: int, now: datetime, day: int | None = None) -> InvoiceRef:
+        """The index entry of invoice ``index`` as the portal shows it at ``now``."""
+        if day is None:
+            day = self.day_of(index)
+        digest = item_hash(self.key, index)
+        pair = self.pair_at(index)
+        partner = self.partner_of(index, digest, pair)
+        issued = self.start + timedelta(day)
+        tthai = 1
+        if pair is not None:
+            tthai = pair.tthai if index == pair.successor else self._original_state(pair, now)
+        own, other = self.company, partner.mst
+        return InvoiceRef(
+            company=self.company,
+            flow=self.flow,
+            index=index,
+            nbmst=own if self.sold else other or "",
+            nmmst=other if self.sold else own,
+            khmshdon=_KHMSHDON,
+            khhdon=self.series_of(issued.year, partner),
+            shdon=self.number_of(index, issued.year, partner, digest),
+            tdlap=issued,
+            visible_at=self.timing(day, digest, partner).visible_at,
+            ttxly=self.ttxly(partner),
+            tthai=tthai,
+            has_original=self.has_original(digest, partner),
+        )
+
+    def _original_state(self, pair: Pair, now: datetime) -> int:
+        """4 (replaced) / 5 (adjusted) once the successor exists at ``now``, else 1."""
+        day = self.day_of(pair.successor)
+        digest = item_hash(self.key, pair.successor)
+        partner = self.partner_of(pair.successor, digest, pair)
+        if self.timing(day, digest, partner).visible_at > now:
+            return 1
+        return 4 if pair.tthai == 2 else 5
+
+    def ttxly(self, partner: Counterparty) -> int:
+        if self.family == "sco-query":
+            return 8
+        return 6 if not self.sold and partner.kind == "uncoded" else 5
+
+    @staticmethod
+    def has_original(digest: int, partner: Counterparty) -> bool:
+        return ((digest >> 32) & 0xFF) < partner.original_share * 256
+
+    def refs(self, first: date, last: date, now: datetime) -> list[InvoiceRef]:
+        found = []
+        for day in self.day_range(first, last):
+            for index in range(self.cum[day], self.cum[day + 1]):
+                ref = self.ref_at(index, now, day)
+                if ref.visible_at <= now:
+                    found.append(ref)
+        found.sort(key=_newest_first, reverse=True)
+        return found
+
+
+def _newest_first(ref: InvoiceRef) -> tuple[date, int, str, str]:
+    return ref.tdlap, ref.shdon, ref.nbmst, ref.khhdon
