@@ -2,9 +2,10 @@
 
 - GET  /_sandbox/health                     -> {"status": "ok", "dataset": {...}}
 - GET  /_sandbox/companies                  -> every company with its password and flows
-- GET  /_sandbox/truth?company=&flow=&month=YYYY-MM -> the keys the portal lists for them now
+- GET  /_sandbox/truth?company=&flow=&month=YYYY-MM -> {"invoices": [keys the portal lists now]}
 - GET  /_sandbox/stats, POST /_sandbox/stats/reset
-- GET  /_sandbox/config, POST /_sandbox/config (partial; `storm_seconds: N` starts a storm)
+- GET  /_sandbox/config (+ read-only `dataset`), POST /_sandbox/config (partial;
+  `storm_seconds: N` starts a storm)
 - POST /_sandbox/revoke {"company": MST}    -> revoke that account's tokens (all when omitted)
 - POST /_sandbox/lock {"company": MST, "locked": bool}
 """
@@ -59,12 +60,15 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def health(request: web.Request) -> web.Response:
-    spec = dataclasses.asdict(_portal(request).dataset.spec)
-    spec = {
+def _dataset_view(state: Portal) -> dict[str, Any]:
+    spec = dataclasses.asdict(state.dataset.spec)
+    return {
         key: value.isoformat() if isinstance(value, date) else value for key, value in spec.items()
     }
-    return json_response({"status": "ok", "dataset": spec})
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok", "dataset": _dataset_view(_portal(request))})
 
 
 async def companies(request: web.Request) -> web.Response:
@@ -97,7 +101,7 @@ async def truth(request: web.Request) -> web.Response:
         "month": f"{year:04d}-{month_number:02d}",
         "as_of": now.isoformat(timespec="seconds"),
         "count": len(keys),
-        "keys": keys,
+        "invoices": keys,
     }
     return json_response(body)
 
@@ -115,6 +119,7 @@ async def reset_stats(request: web.Request) -> web.Response:
 def _config_view(state: Portal) -> dict[str, Any]:
     view = state.config.to_dict()
     view["storm_remaining_s"] = round(state.limiter.storm_remaining(time.monotonic()), 3)
+    view["dataset"] = _dataset_view(state)  # read-only: fixed at start
     return view
 
 
@@ -126,7 +131,10 @@ async def post_config(request: web.Request) -> web.Response:
     state = _portal(request)
     try:
         patch = await _json_object(request)
-        patch.pop("storm_remaining_s", None)  # read-only; tolerated so GET output can be posted
+        # Read-only parts of the GET view are tolerated so that it can be posted back.
+        patch.pop("storm_remaining_s", None)
+        if patch.pop("dataset", _dataset_view(state)) != _dataset_view(state):
+            raise ConfigError("dataset: read-only (set when the sandbox starts)")
         storm = patch.pop("storm_seconds", None)
         if storm is not None and (
             isinstance(storm, bool) or not isinstance(storm, int | float) or not 0 <= storm < 1e6

@@ -19,7 +19,7 @@ from sandbox import admin, portal
 from sandbox.auth import TokenError
 from sandbox.dataset import Dataset
 from sandbox.faults import hang, send_cut
-from sandbox.portal import PORTAL, Handler, Portal
+from sandbox.portal import PORTAL, STARTED, Handler, Portal
 from sandbox.responses import firewall_rejection, spring_error, too_many_requests, unauthorized
 from sandbox.settings import SandboxSettings
 
@@ -89,7 +89,7 @@ def _gate(
     state: Portal, endpoint: Endpoint
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        request["started"] = time.monotonic()
+        request[STARTED] = time.monotonic()
         outcome = await _pass(request, state, endpoint)
         label = outcome.label if outcome.label is not None else outcome.response.status
         state.stats.record(endpoint.path, label, outcome.account)

@@ -95,6 +95,7 @@ class Portal:
 # A portal handler: the request, the portal state and the authenticated account (or None).
 Handler = Callable[[web.Request, Portal, str | None], Awaitable[web.Response]]
 PORTAL = web.AppKey("portal", Portal)
+STARTED = web.RequestKey("started", float)  # time.monotonic() when the request arrived
 
 
 # ---- captcha, login, profile ----------------------------------------------------------------
@@ -198,7 +199,7 @@ def _list_page(
         "datas": [portal.dataset.list_row(ref) for ref in page],
         "total": len(rows),
         "state": portal.cursors.encode(scope, Position.of(page[-1])) if more else None,
-        "time": int((time.monotonic() - request["started"]) * 1000),
+        "time": int((time.monotonic() - request[STARTED]) * 1000),
     }
 
 
