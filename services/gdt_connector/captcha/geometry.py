@@ -20,8 +20,10 @@ LENGTH = 6
 _ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "Q": 4, "C": 6, "Z": 0}
 # A command letter and its arguments ("e" is no command: it belongs to exponents like 1e-3).
 _COMMAND = re.compile(r"([A-DF-Za-df-z])([^A-DF-Za-df-z]*)")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_ARGUMENTS = re.compile(rf"[\s,]*(?:{_NUMBER.pattern}[\s,]*)*")
+# An SVG number; atomic, so that a failing match never retries splits of a run of digits.
+NUMBER = r"(?>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+_NUMBER = re.compile(NUMBER)
+_SEPARATORS = re.compile(r"[\s,]*")
 
 
 class PathDataError(ValueError):
@@ -103,7 +105,9 @@ def _numbers(letter: str, absolute: str, arguments: str) -> list[float]:
     arity = _ARITY.get(absolute)
     if arity is None:
         raise PathDataError(f"unsupported path command {letter!r}")
-    if not _ARGUMENTS.fullmatch(arguments):
+    # Numbers out, only separators may remain (one regex over both would backtrack
+    # exponentially on a long run of digits followed by junk).
+    if not _SEPARATORS.fullmatch(_NUMBER.sub(" ", arguments)):
         raise PathDataError(f"unexpected characters after {letter!r} in path data")
     numbers = [float(number) for number in _NUMBER.findall(arguments)]
     if (arity == 0 and numbers) or (arity > 0 and (not numbers or len(numbers) % arity)):

@@ -14,7 +14,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .geometry import LENGTH, Command, PathDataError, bounding_box, parse_path_data, signature
+from .geometry import (
+    LENGTH,
+    NUMBER,
+    Command,
+    PathDataError,
+    bounding_box,
+    parse_path_data,
+    signature,
+)
 from .shape import Shape, shape_of
 from .svg import SvgError, read_paths
 
@@ -22,7 +30,7 @@ from .svg import SvgError, read_paths
 # 0.37 from any other; distorted drawings (scaled, curves drawn as lines, 4x the jitter) still
 # read correctly within 0.57; random outlines stay above 0.75.
 MAX_SHAPE_DISTANCE = 0.6
-_TRANSLATE = re.compile(r"\s*translate\(\s*([-+\d.eE]+)(?:[\s,]+([-+\d.eE]+))?\s*\)\s*")
+_TRANSLATE = re.compile(rf"\s*translate\(\s*({NUMBER})(?:[\s,]+({NUMBER}))?\s*\)\s*")
 
 
 class CaptchaError(ValueError):
@@ -58,7 +66,7 @@ def read_drawing(svg: str) -> Drawing:
         raise CaptchaError(f"unreadable captcha: {error}") from None
     glyphs: list[Glyph] = []
     for number, path in enumerate(paths, start=1):
-        if not path.is_filled:
+        if not path.is_glyph:
             continue
         try:
             commands = parse_path_data(path.data)
@@ -152,11 +160,6 @@ def _shape(commands: Sequence[Command]) -> Shape:
 def _translation(transform: str, number: int) -> tuple[float, float]:
     """svg-captcha's older versions place glyphs with `translate(x)`; nothing else is expected."""
     match = _TRANSLATE.fullmatch(transform)
-    try:
-        if match is None:
-            raise ValueError
-        return float(match.group(1)), float(match.group(2) or 0.0)
-    except ValueError:
-        raise CaptchaError(
-            f"unreadable captcha: path {number} has an unsupported transform"
-        ) from None
+    if match is None:
+        raise CaptchaError(f"unreadable captcha: path {number} has an unsupported transform")
+    return float(match.group(1)), float(match.group(2) or 0.0)

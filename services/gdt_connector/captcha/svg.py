@@ -29,9 +29,12 @@ class PathElement:
     transform: str | None
 
     @property
-    def is_filled(self) -> bool:
-        """A glyph is filled; svg-captcha's noise curves say `fill="none"` (or "transparent")."""
-        return (self.fill or "").strip().lower() not in {"none", "transparent"}
+    def is_glyph(self) -> bool:
+        """Glyphs are filled; noise curves are stroked with `fill="none"` (older svg-captcha:
+        "transparent"). A stroke without any fill attribute counts as noise too."""
+        if self.fill is None:
+            return self.stroke is None
+        return self.fill.strip().lower() not in {"none", "transparent"}
 
 
 def read_paths(svg: str) -> list[PathElement]:
