@@ -17,6 +17,7 @@ COMMANDS = {
     "import": "import_",
     "sandbox": "sandbox",
     "captcha": "captcha",
+    "health": "health",
     "bench": "bench",
 }
 

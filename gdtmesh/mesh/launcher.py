@@ -8,6 +8,7 @@ queue's pollers for the worker), and everything is stopped in reverse order.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import secrets
 import subprocess
@@ -104,6 +105,11 @@ class Mesh:
             "GDTMESH_PORTAL_BASE_URL": f"http://{HOST}:{p.sandbox}",
             "GDTMESH_PORTAL_PATH_PREFIX": "/api",
             "GDTMESH_REDIS_URL": f"redis://{HOST}:{p.redis}/0",
+            # The sandbox is ours to load: pace well above the real portal's polite 1 req/s.
+            "GDTMESH_PORTAL_ACCOUNT_RATE": "25",
+            "GDTMESH_PORTAL_ACCOUNT_BURST": "25",
+            "GDTMESH_PORTAL_GLOBAL_RATE": "200",
+            "GDTMESH_PORTAL_GLOBAL_BURST": "200",
             "GDTMESH_STORAGE_BACKEND": "gcs",
             "GDTMESH_STORAGE_BUCKET": self.bucket,
             "GDTMESH_STORAGE_PROJECT": "gdtmesh-local",
@@ -177,14 +183,16 @@ def _start_service(
     name: str, module: str, port: int, env: dict[str, str], logs: Path
 ) -> ManagedProcess:
     argv = [sys.executable, "-m", module]
-    return servers.spawn(name, argv, port, lambda: grpc_healthy(port), log_dir=logs, env=env)
+    ready = functools.partial(grpc_healthy, f"{HOST}:{port}")
+    return servers.spawn(name, argv, port, ready, log_dir=logs, env=env)
 
 
-def grpc_healthy(port: int) -> bool:
-    with grpc.insecure_channel(f"{HOST}:{port}") as channel:
+def grpc_healthy(address: str, timeout: float = 1.0) -> bool:
+    """True when the server at `address` answers the gRPC health check with SERVING."""
+    with grpc.insecure_channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
+                health_pb2.HealthCheckRequest(), timeout=timeout
             )
         except grpc.RpcError:
             return False
