@@ -3,6 +3,10 @@
 The library is synchronous: its calls run on a bounded thread pool. Creates use
 `ifGenerationMatch=0` and send a CRC32C the server checks; the hashes the server reports back
 are compared with ours as well, because fake-gcs-server does not check what it is sent.
+
+Objects above 8 MiB go up as resumable uploads in 4 MiB chunks. fake-gcs-server ignores
+`ifGenerationMatch` on resumable uploads (real GCS enforces it), so those are preceded by an
+existence check: on the emulator only a race inside that window could still overwrite.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from services.storage.objects import (
 )
 
 TIMEOUT = 60.0  # seconds per HTTP request
-CHUNK_SIZE = 4 * 1024 * 1024  # resumable upload chunk (a multiple of 256 KiB) above 8 MiB
+CHUNK_SIZE = 4 * 1024 * 1024  # resumable upload chunk (a multiple of 256 KiB)
+MULTIPART_LIMIT = 8 * 1024 * 1024  # the library uploads larger objects as resumable uploads
 _TRANSIENT: tuple[type[BaseException], ...] = (
     api_exceptions.TooManyRequests,
     api_exceptions.ServerError,
@@ -94,6 +99,8 @@ class GcsStore:
     def _create_if_absent(
         self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
     ) -> ObjectInfo | None:
+        if len(data) > MULTIPART_LIMIT and self._stat(bucket, name) is not None:
+            return None
         blob = self._client.bucket(bucket).blob(name, chunk_size=CHUNK_SIZE)
         try:
             blob.upload_from_file(
