@@ -12,8 +12,7 @@ import structlog
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import ServiceError, bad_request
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
-from services.storage import layout, manifest, reconcile
-from services.storage.detail import DetailError, read_detail
+from services.storage import layout, manifest, reconcile, validation
 from services.storage.objects import (
     BucketNotFoundError,
     IntegrityError,
@@ -40,7 +39,6 @@ _PROBLEMS = {
     reconcile.Problem.MISSING_ORIGINAL: storage_pb2.RECONCILE_PROBLEM_MISSING_ORIGINAL,
     reconcile.Problem.ORPHAN_ORIGINAL: storage_pb2.RECONCILE_PROBLEM_ORPHAN_ORIGINAL,
 }
-MAX_EXPECTED = 200_000
 
 
 class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
@@ -53,8 +51,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         self, request: storage_pb2.WriteInvoiceRequest, context: grpc.aio.ServicerContext
     ) -> storage_pb2.WriteInvoiceResponse:
         bucket = self._bucket(request.bucket)
-        place = layout.invoice_place(request.company_tax_code, request.flow, request.invoice)
-        self._check_bodies(request)
+        place = validation.check_write_invoice(request, self._max_object_bytes)
         response = storage_pb2.WriteInvoiceResponse()
         with _store_errors():
             # The original first: a detail's presence then means its original is stored too.
@@ -84,7 +81,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
     async def Reconcile(
         self, request: storage_pb2.ReconcileRequest, context: grpc.aio.ServicerContext
     ) -> storage_pb2.ReconcileResponse:
-        _check_reconcile(request)
+        validation.check_reconcile(request)
         bucket = self._bucket(request.bucket)
         expected = [
             (key.seller_tax_code, key.form, key.series, key.number) for key in request.expected
@@ -106,38 +103,6 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             raise bad_request({"bucket": problem})
         return requested or self._default_bucket
 
-    def _check_bodies(self, request: storage_pb2.WriteInvoiceRequest) -> None:
-        """Size limits, and a detail that is the invoice the request says it is."""
-        limit = self._max_object_bytes
-        problems: dict[str, str] = {}
-        for field, body in (
-            ("detail_json", request.detail_json),
-            ("original_xml", request.original_xml),
-        ):
-            if len(body) > limit:
-                problems[field] = f"{len(body)} bytes exceeds the {limit}-byte object limit"
-        if not request.detail_json:
-            problems["detail_json"] = "is required"
-        if problems:
-            raise bad_request(problems, "invoice refused")
-        try:
-            facts = read_detail(request.detail_json)
-        except DetailError as error:
-            raise bad_request({"detail_json": str(error)}, "invoice refused") from None
-        key, day = request.invoice.key, layout.issue_date(request.invoice)
-        claimed = (key.seller_tax_code, key.form, key.series, key.number)
-        found = (facts.seller_tax_code, facts.form, facts.series, facts.number)
-        if claimed != found:
-            problems["detail_json"] = (
-                f"holds invoice {_key_text(found)}, not {_key_text(claimed)} (invoice.key)"
-            )
-        elif facts.issue_day is not None and facts.issue_day != day:
-            problems["detail_json"] = (
-                f"issued {facts.issue_day.isoformat()} (tdlap), not {day} (invoice.issue_date)"
-            )
-        if problems:
-            raise bad_request(problems, "invoice refused")
-
     async def _write(
         self, bucket: str, stem: str, ext: str, data: bytes
     ) -> storage_pb2.StoredObject:
@@ -145,30 +110,6 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             self._store, bucket, stem, ext, data, layout.CONTENT_TYPES[ext]
         )
         return _stored_object(stored)
-
-
-def _key_text(key: tuple[str, int, str, int]) -> str:
-    return f"{key[0]} {key[1]}-{key[2]}-{key[3]}"
-
-
-def _check_reconcile(request: storage_pb2.ReconcileRequest) -> None:
-    problems: dict[str, str] = {}
-    for field, problem in (
-        ("company_tax_code", layout.tax_code_problem(request.company_tax_code)),
-        ("flow", layout.flow_problem(request.flow)),
-        ("month", layout.month_problem(request.month)),
-    ):
-        if problem:
-            problems[field] = problem
-    if len(request.expected) > MAX_EXPECTED:
-        problems["expected"] = f"must hold at most {MAX_EXPECTED} keys"
-    else:
-        for index, key in enumerate(request.expected):
-            problems |= layout.key_problems(key, f"expected[{index}]")
-            if len(problems) >= 20:
-                break  # enough to see what is wrong
-    if problems:
-        raise bad_request(problems, "reconcile refused")
 
 
 def _stored_object(stored: Stored) -> storage_pb2.StoredObject:

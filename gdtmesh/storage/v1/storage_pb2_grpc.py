@@ -30,7 +30,12 @@ class StorageServiceStub:
     `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
     (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
     (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it.
+    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
+    google.rpc.BadRequest for any bad field (names are built only from validated parts);
+    NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
+    DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
+    when the service's own credentials are refused.
     """
 
     def __init__(self, channel):
@@ -61,19 +66,30 @@ class StorageServiceServicer:
     `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
     (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
     (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it.
+    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
+    google.rpc.BadRequest for any bad field (names are built only from validated parts);
+    NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
+    DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
+    when the service's own credentials are refused.
     """
 
     def WriteInvoice(self, request, context):
-        """WriteInvoice stores one invoice's detail JSON and, when present, its original XML.
+        """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
+        detail's presence means its original is stored too. The detail must be the invoice named
+        in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
+        larger than the service's limit (GDTMESH_STORAGE_MAX_OBJECT_BYTES) is INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WriteManifest(self, request, context):
-        """WriteManifest writes an import's manifest. It is written last: its presence means the
-        import finished.
+        """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
+        with, per flow and month, the import's counts and failures and every object the bucket
+        holds in that folder (name, generation, size, crc32c, md5). It is written last: its presence
+        means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
+        different content becomes a new version.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,7 +135,12 @@ class StorageService:
     `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
     (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
     (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it.
+    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
+    google.rpc.BadRequest for any bad field (names are built only from validated parts);
+    NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
+    DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
+    when the service's own credentials are refused.
     """
 
     @staticmethod

@@ -31,7 +31,12 @@ class StorageServiceStub:
     `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
     (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
     (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it.
+    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
+    google.rpc.BadRequest for any bad field (names are built only from validated parts);
+    NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
+    DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
+    when the service's own credentials are refused.
     """
 
     @_typing.overload
@@ -39,10 +44,17 @@ class StorageServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> StorageServiceAsyncStub: ...
     WriteInvoice: _grpc.UnaryUnaryMultiCallable[_storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse]
-    """WriteInvoice stores one invoice's detail JSON and, when present, its original XML."""
+    """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
+    detail's presence means its original is stored too. The detail must be the invoice named
+    in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
+    larger than the service's limit (GDTMESH_STORAGE_MAX_OBJECT_BYTES) is INVALID_ARGUMENT.
+    """
     WriteManifest: _grpc.UnaryUnaryMultiCallable[_storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse]
-    """WriteManifest writes an import's manifest. It is written last: its presence means the
-    import finished.
+    """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
+    with, per flow and month, the import's counts and failures and every object the bucket
+    holds in that folder (name, generation, size, crc32c, md5). It is written last: its presence
+    means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
+    different content becomes a new version.
     """
     Reconcile: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
@@ -56,15 +68,27 @@ class StorageServiceAsyncStub(StorageServiceStub):
     `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
     (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
     (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it.
+    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
+    google.rpc.BadRequest for any bad field (names are built only from validated parts);
+    NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
+    DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
+    when the service's own credentials are refused.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     WriteInvoice: _aio.UnaryUnaryMultiCallable[_storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse]  # type: ignore[assignment]
-    """WriteInvoice stores one invoice's detail JSON and, when present, its original XML."""
+    """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
+    detail's presence means its original is stored too. The detail must be the invoice named
+    in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
+    larger than the service's limit (GDTMESH_STORAGE_MAX_OBJECT_BYTES) is INVALID_ARGUMENT.
+    """
     WriteManifest: _aio.UnaryUnaryMultiCallable[_storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse]  # type: ignore[assignment]
-    """WriteManifest writes an import's manifest. It is written last: its presence means the
-    import finished.
+    """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
+    with, per flow and month, the import's counts and failures and every object the bucket
+    holds in that folder (name, generation, size, crc32c, md5). It is written last: its presence
+    means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
+    different content becomes a new version.
     """
     Reconcile: _aio.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]  # type: ignore[assignment]
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
@@ -77,7 +101,12 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
     `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
     (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
     (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it.
+    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
+    google.rpc.BadRequest for any bad field (names are built only from validated parts);
+    NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
+    DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
+    when the service's own credentials are refused.
     """
 
     @_abc_1.abstractmethod
@@ -86,7 +115,11 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _storage_pb2.WriteInvoiceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.WriteInvoiceResponse, _abc.Awaitable[_storage_pb2.WriteInvoiceResponse]]:
-        """WriteInvoice stores one invoice's detail JSON and, when present, its original XML."""
+        """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
+        detail's presence means its original is stored too. The detail must be the invoice named
+        in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
+        larger than the service's limit (GDTMESH_STORAGE_MAX_OBJECT_BYTES) is INVALID_ARGUMENT.
+        """
 
     @_abc_1.abstractmethod
     def WriteManifest(
@@ -94,8 +127,11 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _storage_pb2.WriteManifestRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.WriteManifestResponse, _abc.Awaitable[_storage_pb2.WriteManifestResponse]]:
-        """WriteManifest writes an import's manifest. It is written last: its presence means the
-        import finished.
+        """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
+        with, per flow and month, the import's counts and failures and every object the bucket
+        holds in that folder (name, generation, size, crc32c, md5). It is written last: its presence
+        means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
+        different content becomes a new version.
         """
 
     @_abc_1.abstractmethod
