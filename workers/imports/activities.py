@@ -1,0 +1,308 @@
+"""The import's activities: thin gRPC clients of the connector and storage services.
+
+Each calls a service with a deadline, maps a failed status to retry semantics (`errors.py`) and
+returns small results. Invoice bodies go from the connector's FetchInvoices stream straight into
+storage's WriteInvoice and never reach Temporal history (claim check). The connector downloads a
+batch one invoice at a time (it streams responses in request order), so an import has as many
+invoices in flight as it has running download batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import timestamp_pb2
+from temporalio import activity
+from temporalio.converter import value_to_type
+from temporalio.exceptions import ApplicationError
+
+from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
+from gdtmesh.invoice.v1.invoice_pb2 import InvoiceSummary, YearMonth
+from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from workers.imports.errors import rpc_failure, status_failure
+from workers.imports.models import (
+    OUTCOME_ALREADY_STORED,
+    OUTCOME_FAILED,
+    OUTCOME_STORED,
+    FetchBatchInput,
+    FetchBatchResult,
+    InvoiceOutcome,
+    ListInvoicesInput,
+    ListInvoicesResult,
+    ManifestInput,
+    OpenSessionInput,
+)
+from workers.imports.refs import issue_date, key_of, pack, unpack
+
+# A retryable per-invoice error gives the invoice this many download attempts in all, then it
+# is recorded as failed (a malformed body is retried a few times, not forever).
+MAX_STRIKES = 3
+_WRITTEN = (storage_pb2.WRITE_OUTCOME_WRITTEN, storage_pb2.WRITE_OUTCOME_NEW_VERSION)
+
+
+@dataclass(frozen=True)
+class RpcTimeouts:
+    """Deadlines of the calls, in seconds (each below its activity's start-to-close timeout)."""
+
+    open_session: float = 120.0  # login, captcha retries included
+    list_month: float = 540.0  # every page of one month
+    fetch_batch: float = 540.0  # a whole batch's download stream
+    write_invoice: float = 30.0
+    write_manifest: float = 60.0
+
+
+@dataclass
+class BatchProgress:
+    """A download batch's heartbeat details: the settled outcomes and, per invoice, how many
+    attempts failed. A retried activity resumes from them instead of redoing settled invoices."""
+
+    outcomes: list[InvoiceOutcome | None]
+    strikes: list[int]
+
+    @classmethod
+    def resume(cls, size: int) -> BatchProgress:
+        details = activity.info().heartbeat_details
+        if details:
+            progress: BatchProgress = value_to_type(BatchProgress, details[0])
+            if len(progress.outcomes) == size == len(progress.strikes):
+                return progress
+        return cls([None] * size, [0] * size)
+
+    def pending(self) -> list[int]:
+        return [index for index, outcome in enumerate(self.outcomes) if outcome is None]
+
+    def strike(self, index: int, problem: ApplicationError) -> ApplicationError | None:
+        """Note a failed download; return the problem when the invoice stays pending."""
+        if problem.non_retryable:
+            self.outcomes[index] = InvoiceOutcome(OUTCOME_FAILED, reason=problem.message)
+            return None
+        if problem.type != grpc.StatusCode.RESOURCE_EXHAUSTED.name:
+            # Waiting for the portal's budget says nothing about the invoice; anything else does.
+            self.strikes[index] += 1
+            if self.strikes[index] >= MAX_STRIKES:
+                reason = f"{problem.message} (after {MAX_STRIKES} attempts)"
+                self.outcomes[index] = InvoiceOutcome(OUTCOME_FAILED, reason=reason)
+                return None
+        return problem
+
+    def settled(self) -> list[InvoiceOutcome]:
+        assert not self.pending(), "a batch result needs every invoice settled"
+        return [outcome for outcome in self.outcomes if outcome is not None]
+
+
+class ImportActivities:
+    """The import's activities, given the service stubs they call."""
+
+    def __init__(
+        self,
+        connector: gdt_pb2_grpc.ConnectorServiceAsyncStub,
+        storage: storage_pb2_grpc.StorageServiceAsyncStub,
+        timeouts: RpcTimeouts = RpcTimeouts(),
+    ) -> None:
+        self._connector = connector
+        self._storage = storage
+        self._timeouts = timeouts
+
+    def all(self) -> Sequence[Callable[..., Any]]:
+        """The activity methods, to register with a worker."""
+        return [
+            self.open_session,
+            self.list_invoices,
+            self.fetch_invoice_batch,
+            self.write_manifest,
+        ]
+
+    @activity.defn(name="open_session")
+    async def open_session(self, params: OpenSessionInput) -> str:
+        """Log in to the portal; returns the connector's opaque session handle."""
+        request = gdt_pb2.OpenSessionRequest(username=params.username, password=params.password)
+        try:
+            reply = await self._connector.OpenSession(request, timeout=self._timeouts.open_session)
+        except grpc.aio.AioRpcError as error:
+            raise rpc_failure("connector OpenSession", error, secrets=(params.password,)) from None
+        return reply.session_id
+
+    @activity.defn(name="list_invoices")
+    async def list_invoices(self, params: ListInvoicesInput) -> ListInvoicesResult:
+        """List one flow's month; keep the distinct invoices issued within the window."""
+        request = gdt_pb2.ListInvoicesRequest(
+            session_id=params.session_id,
+            flow=params.flow,  # type: ignore[arg-type]
+            month=YearMonth(year=params.year, month=params.month),
+        )
+        first, last = (
+            dt.date.fromisoformat(params.first_day),
+            dt.date.fromisoformat(params.last_day),
+        )
+        seen: set[str] = set()
+        kept: list[str] = []
+        portal_total = 0
+        call = self._connector.ListInvoices(request, timeout=self._timeouts.list_month)
+        try:
+            async for page in call:
+                portal_total = max(portal_total, page.portal_total)
+                for summary in page.invoices:
+                    ref = _pack_listed(summary)
+                    if key_of(ref) not in seen:
+                        seen.add(key_of(ref))
+                        if first <= issue_date(summary) <= last:
+                            kept.append(ref)
+                activity.heartbeat(len(seen))
+        except grpc.aio.AioRpcError as error:
+            raise rpc_failure("connector ListInvoices", error) from None
+        finally:
+            call.cancel()
+        return ListInvoicesResult(portal_total=portal_total, listed=len(seen), invoices=kept)
+
+    @activity.defn(name="fetch_invoice_batch")
+    async def fetch_invoice_batch(self, params: FetchBatchInput) -> FetchBatchResult:
+        """Download a batch and store each invoice; returns one outcome per invoice."""
+        progress = BatchProgress.resume(len(params.invoices))
+        try:
+            problem = await self._download(params, progress)
+        finally:
+            activity.heartbeat(progress)  # what a retry resumes from
+        if problem is not None:
+            raise problem
+        return FetchBatchResult(outcomes=progress.settled())
+
+    @activity.defn(name="write_manifest")
+    async def write_manifest(self, params: ManifestInput) -> str:
+        """Write the import's manifest (last); returns the manifest object's name."""
+        start_time = timestamp_pb2.Timestamp()
+        start_time.FromDatetime(dt.datetime.fromisoformat(params.start_time))
+        request = storage_pb2.WriteManifestRequest(
+            bucket=params.bucket,
+            company_tax_code=params.company_tax_code,
+            import_id=params.import_id,
+            start_time=start_time,
+            periods=[
+                storage_pb2.PeriodReport(
+                    flow=period.counts.flow,  # type: ignore[arg-type]
+                    month=YearMonth(year=period.counts.year, month=period.counts.month),
+                    portal_total=period.counts.portal_total,
+                    discovered=period.counts.discovered,
+                    stored=period.counts.stored,
+                    already_stored=period.counts.already_stored,
+                    without_original=period.counts.without_original,
+                    failed=[
+                        storage_pb2.FailedInvoice(key=unpack(item.invoice).key, reason=item.reason)
+                        for item in period.failed
+                    ],
+                )
+                for period in params.periods
+            ],
+        )
+        try:
+            reply = await self._storage.WriteManifest(
+                request, timeout=self._timeouts.write_manifest
+            )
+        except grpc.aio.AioRpcError as error:
+            raise rpc_failure("storage WriteManifest", error) from None
+        return reply.manifest.name
+
+    async def _download(
+        self, params: FetchBatchInput, progress: BatchProgress
+    ) -> ApplicationError | None:
+        """Fetch the pending invoices and store them; return why some are still pending."""
+        pending = progress.pending()
+        if not pending:
+            return None
+        summaries = [unpack(params.invoices[index]) for index in pending]
+        request = gdt_pb2.FetchInvoicesRequest(
+            session_id=params.session_id,
+            flow=params.flow,  # type: ignore[arg-type]
+            invoices=summaries,
+        )
+        still_pending: ApplicationError | None = None
+        received = 0
+        call = self._connector.FetchInvoices(request, timeout=self._timeouts.fetch_batch)
+        try:
+            async for response in call:
+                if received == len(summaries) or response.invoice.key != summaries[received].key:
+                    raise ApplicationError(
+                        "connector FetchInvoices answered out of request order",
+                        type="PROTOCOL_ERROR",
+                        non_retryable=True,
+                    )
+                index, summary = pending[received], summaries[received]
+                received += 1
+                problem = await self._settle(params, progress, index, summary, response)
+                still_pending = _longer_wait(still_pending, problem)
+                activity.heartbeat(progress)
+        except grpc.aio.AioRpcError as error:
+            raise rpc_failure("connector FetchInvoices", error) from None
+        finally:
+            call.cancel()
+        if received < len(summaries):
+            missing = len(summaries) - received
+            return ApplicationError(
+                f"connector FetchInvoices ended {missing} invoices early", type="INCOMPLETE"
+            )
+        return still_pending
+
+    async def _settle(
+        self,
+        params: FetchBatchInput,
+        progress: BatchProgress,
+        index: int,
+        summary: InvoiceSummary,
+        response: gdt_pb2.FetchInvoicesResponse,
+    ) -> ApplicationError | None:
+        """Store one downloaded invoice, or note why it was not; returns a problem that leaves
+        it pending for the next attempt."""
+        if response.HasField("error"):
+            return progress.strike(index, status_failure("connector FetchInvoices", response.error))
+        request = storage_pb2.WriteInvoiceRequest(
+            bucket=params.bucket,
+            company_tax_code=params.company_tax_code,
+            flow=params.flow,  # type: ignore[arg-type]
+            invoice=summary,
+            detail_json=response.detail_json,
+            original_xml=response.original_xml,
+        )
+        try:
+            reply = await self._storage.WriteInvoice(request, timeout=self._timeouts.write_invoice)
+        except grpc.aio.AioRpcError as error:
+            problem = rpc_failure("storage WriteInvoice", error)
+            if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise problem from None  # the bucket itself fails: retry (or fail) the batch
+            progress.outcomes[index] = InvoiceOutcome(OUTCOME_FAILED, reason=problem.message)
+            return None
+        progress.outcomes[index] = write_outcome(reply, without_original=not response.original_xml)
+        return None
+
+
+def write_outcome(
+    reply: storage_pb2.WriteInvoiceResponse, *, without_original: bool
+) -> InvoiceOutcome:
+    objects = [reply.detail, *([reply.original] if reply.HasField("original") else [])]
+    written = any(stored.outcome in _WRITTEN for stored in objects)
+    return InvoiceOutcome(
+        OUTCOME_STORED if written else OUTCOME_ALREADY_STORED, without_original=without_original
+    )
+
+
+def _pack_listed(summary: InvoiceSummary) -> str:
+    try:
+        return pack(summary)
+    except ValueError as error:
+        raise ApplicationError(
+            f"connector ListInvoices returned a malformed invoice summary: {error}",
+            type="PROTOCOL_ERROR",
+            non_retryable=True,
+        ) from None
+
+
+def _longer_wait(
+    current: ApplicationError | None, new: ApplicationError | None
+) -> ApplicationError | None:
+    """Of two reasons to retry, the one asking for the longer delay."""
+    if new is None or current is None:
+        return current or new
+    current_delay = current.next_retry_delay or dt.timedelta(0)
+    return new if (new.next_retry_delay or dt.timedelta(0)) > current_delay else current

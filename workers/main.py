@@ -1,0 +1,80 @@
+"""The worker process: runs the import workflows and their activities on the task queue.
+
+Run it as `python -m workers` (or `gdtmesh serve worker`), configured by GDTMESH_* variables
+(`workers/config.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from gdtmesh.gdt.v1.gdt_pb2_grpc import ConnectorServiceStub
+from gdtmesh.runtime.codec import parse_keys
+from gdtmesh.runtime.config import load
+from gdtmesh.runtime.grpc_client import open_channel
+from gdtmesh.runtime.process import run_process
+from gdtmesh.runtime.temporal import connect_temporal
+from gdtmesh.storage.v1.storage_pb2_grpc import StorageServiceStub
+from workers.config import WorkerConfig
+from workers.imports.activities import ImportActivities
+from workers.imports.workflows import InvoiceImportWorkflow
+
+log = structlog.get_logger(__name__)
+
+WORKFLOWS = [InvoiceImportWorkflow]
+
+
+def build_worker(client: Client, config: WorkerConfig, activities: ImportActivities) -> Worker:
+    return Worker(
+        client,
+        task_queue=config.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities.all(),
+        max_concurrent_activities=config.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=config.worker_max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=config.worker_shutdown_grace_seconds),
+    )
+
+
+async def connect(config: WorkerConfig) -> Client:
+    try:
+        return await connect_temporal(
+            config.temporal_address, config.temporal_namespace, parse_keys(config.codec_keys)
+        )
+    except RuntimeError as error:
+        raise OSError(f"cannot reach Temporal at {config.temporal_address}: {error}") from None
+
+
+async def serve(config: WorkerConfig) -> None:
+    """Poll the task queue until SIGTERM or SIGINT, then finish running activities (grace)."""
+    client = await connect(config)
+    connector, storage = (
+        open_channel(config.connector_address),
+        open_channel(config.storage_address),
+    )
+    activities = ImportActivities(
+        ConnectorServiceStub(connector),  # type: ignore[arg-type]
+        StorageServiceStub(storage),  # type: ignore[arg-type]
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with build_worker(client, config, activities):
+            log.info("worker polling", task_queue=config.task_queue)
+            await stop.wait()
+            log.info("worker stopping", grace_seconds=config.worker_shutdown_grace_seconds)
+    finally:
+        await connector.close()
+        await storage.close()
+
+
+def main() -> int:
+    return run_process("worker", lambda: serve(load(WorkerConfig, "GDTMESH_")))
