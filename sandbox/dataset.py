@@ -22,7 +22,7 @@ from gdtmesh.taxcode import make_personal_tax_code, make_tax_code
 from sandbox import tt78
 from sandbox.catalog import ELECTRONIC_TRADES, REGISTER_TRADES, UNCODED_TRADES
 from sandbox.invoices import InvoiceContext, build_detail
-from sandbox.layout import VN_OFFSET, Counterparty, FlowLayout
+from sandbox.layout import VN_OFFSET, Counterparty, DayEntry, FlowLayout
 from sandbox.model import FAMILIES, FAMILY, FLOWS, Company, DatasetSpec, InvoiceRef, is_sold
 from sandbox.parties import (
     ELECTRONIC_STYLES,
@@ -139,6 +139,7 @@ class Dataset:
         self._own_issuer = _bounded_cache(1024, self._build_own_issuer)
         self._partner_party = _bounded_cache(8192, self._build_partner_party)
         self._detail = _bounded_cache(1024, self._build_detail)
+        self._day = _bounded_cache(4096, self._build_day)
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class Dataset:
         layout = self._layout_for(company, flow)
         if layout is None or start > end:
             return []
-        return layout.refs(start, end, _aware(now))
+        return layout.refs(start, end, _aware(now), functools.partial(self._day, company, flow))
 
     def find(
         self,
@@ -320,6 +321,9 @@ class Dataset:
             company, flow, key, self.period_start, cum, profile.series.get(flow, ""), partners
         )
 
+    def _build_day(self, company: str, flow: str, day: int) -> tuple[DayEntry, ...]:
+        return self._layout(company, flow).day_entries(day)
+
     def _build_own_issuer(self, company: str, family: str) -> Issuer:
         profile = self._profiles[company]
         rng = rng_for(self.spec.seed, company, "issuer", family)
@@ -330,7 +334,7 @@ class Dataset:
         style = profile.style if family == "query" else profile.register_style
         return make_issuer(rng, party, style, trade, _start_datetime(self.period_start))
 
-    def _build_partner_party(self, partner: Counterparty, seller_style: str) -> Issuer:
+    def _build_partner_party(self, partner: Counterparty) -> Issuer:
         """The full party behind a counterparty (an issuer for sellers; buyers get a dummy
         software profile that is never printed)."""
         rng = random.Random(partner.key)
@@ -344,7 +348,7 @@ class Dataset:
         else:
             party = make_business(rng, partner.trade, mst=partner.mst)
         return make_issuer(
-            rng, party, seller_style, partner.trade, _start_datetime(self.period_start)
+            rng, party, _seller_style(partner), partner.trade, _start_datetime(self.period_start)
         )
 
     def _build_detail(self, company: str, flow: str, index: int) -> dict[str, Any]:
@@ -361,9 +365,9 @@ class Dataset:
         family = FAMILY[flow]
         own = self._own_issuer(company, family)
         if is_sold(flow):
-            seller, buyer = own, self._partner_party(partner, "vnpt").party
+            seller, buyer = own, self._partner_party(partner).party
         else:
-            seller, buyer = self._partner_party(partner, _seller_style(partner)), own.party
+            seller, buyer = self._partner_party(partner), own.party
         context = InvoiceContext(
             ref=ref,
             family=family,
@@ -448,7 +452,10 @@ def _password(rng: random.Random) -> str:
 
 
 def _seller_style(partner: Counterparty) -> str:
+    """The invoice software of a selling counterparty (buyers never print theirs)."""
     rng = random.Random(partner.key ^ 0x57)
+    if partner.kind in ("company", "person", "walkin"):
+        return "vnpt"
     if partner.kind == "register":
         return rng.choice(REGISTER_STYLES)
     if partner.kind == "uncoded":
@@ -472,12 +479,17 @@ def _partner_pool(key: int, flow: str, count: int, company: str) -> tuple[Counte
     return tuple(partners)
 
 
+def _tax_code(rng: random.Random, branch: bool) -> str:
+    """A tax code registered in one of the provinces the addresses come from."""
+    return make_tax_code(rng, branch=branch, province=pick_province(rng).prefix)
+
+
 def _counterparty(rng: random.Random, flow: str, slot: int, key: int) -> Counterparty:
     if flow == "mua_vao_dien_tu":
         uncoded = rng.random() < 0.22
         return Counterparty(
             slot=slot,
-            mst=make_tax_code(rng, branch=rng.random() < 0.1),
+            mst=_tax_code(rng, branch=rng.random() < 0.1),
             kind="uncoded" if uncoded else "coded",
             trade=rng.choice(UNCODED_TRADES if uncoded else ELECTRONIC_TRADES),
             series="T" + _letters(rng),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,17 +19,25 @@ from sandbox.catalog import INDUSTRIES, RATES, Product
 from sandbox.layout import VN_OFFSET, Timing
 from sandbox.model import InvoiceRef
 from sandbox.parties import Issuer, Party
+from sandbox.seeds import stream_key
 from sandbox.vnwords import amount_in_words, java_double
 
 Json = dict[str, Any]
-_GDT_CERT = {
-    "Subject": "CN=CỤC THUẾ,O=BỘ TÀI CHÍNH,L=Hà Nội,C=VN",
-    "SerialNumber": "2A05F81267360000",
-    "Issuer": "CN=CA phục vụ các cơ quan Nhà nước G2, O=Ban Cơ yếu Chính phủ, C=VN",
-    "NotAfter": "2030-03-12T16:36:53",
-    "NotBefore": "2025-03-13T16:36:53",
-}
+# The tax authority's certificate (`cqtcks`) without its closing SigningTime member.
+_GDT_CERT_HEAD = json.dumps(
+    {
+        "Subject": "CN=CỤC THUẾ,O=BỘ TÀI CHÍNH,L=Hà Nội,C=VN",
+        "SerialNumber": "2A05F81267360000",
+        "Issuer": "CN=CA phục vụ các cơ quan Nhà nước G2, O=Ban Cơ yếu Chính phủ, C=VN",
+        "NotAfter": "2030-03-12T16:36:53",
+        "NotBefore": "2025-03-13T16:36:53",
+    },
+    ensure_ascii=False,
+    separators=(",", ":"),
+)[:-1]
 _ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+_UUID_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID_SET = (0x4 << 76) | (0x2 << 62)
 # Fixed TLV head of the portal's QR payload (tags 00-62 empty or constant); tag 99 follows.
 _QR_HEAD = "000201010212020004002600520053005400580059006000620099"
 
@@ -71,17 +78,22 @@ def vnd(value: float) -> int:
 
 
 def utc_text(moment: datetime, millis: bool = True) -> str:
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{moment.microsecond // 1000:03d}Z" if millis else text + "Z"
+    """A UTC instant as the portal writes it: ``2025-09-22T03:50:07.955Z`` (or to the second)."""
+    if millis:
+        return moment.isoformat(timespec="milliseconds")[:23] + "Z"
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def tdlap_text(day: date) -> str:
     """Vietnam midnight of ``day`` in UTC, as the portal writes issue dates."""
-    return f"{day - timedelta(days=1):%Y-%m-%d}T17:00:00Z"
+    return (day - timedelta(days=1)).isoformat() + "T17:00:00Z"
 
 
 def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A random version-4 UUID string."""
+    value = rng.getrandbits(128) & _UUID_CLEAR | _UUID_SET
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _hex(rng: random.Random, length: int) -> str:
@@ -89,7 +101,9 @@ def _hex(rng: random.Random, length: int) -> str:
 
 
 def _code(rng: random.Random, length: int, alphabet: str = _ALNUM) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(length))
+    """A random code over ``alphabet`` (at most 64 symbols)."""
+    bits, size = rng.getrandbits(6 * length), len(alphabet)
+    return "".join(alphabet[(bits >> (6 * i) & 63) % size] for i in range(length))
 
 
 def _info(name: str, kind: str, value: str | None) -> Json:
@@ -105,7 +119,7 @@ def _num(value: float) -> str:
 
 def _period(day: date) -> str:
     previous = day.replace(day=1) - timedelta(days=1)
-    return f"{previous:%m/%Y}"
+    return f"{previous.month:02d}/{previous.year}"
 
 
 def make_lines(rng: random.Random, ctx: InvoiceContext) -> list[Line]:
@@ -204,7 +218,7 @@ def _line_info(style: str, line: Line, ctx: InvoiceContext) -> list[Json]:
             info.insert(0, _info("BookingCode", "string", line.code))
             info.insert(1, _info("BookingDate", "string", ctx.ref.tdlap.isoformat()))
         return info
-    return []
+    return [_info("VATAmount", "numeric", _num(line.vat))]
 
 
 def _header_info(
@@ -439,8 +453,10 @@ def _customer_code(ctx: InvoiceContext) -> str | None:
     style = ctx.seller.provider.style
     if style == "viettel" or ctx.buyer.mst is None:
         return None
-    rng = random.Random(f"{ctx.seller.party.mst}/{ctx.buyer.mst}")
-    return f"KH{rng.randrange(10**5):05d}" if style == "misa" else _code(rng, 16)
+    digest = stream_key(ctx.seller.party.mst, ctx.buyer.mst)
+    if style == "misa":
+        return f"KH{digest % 10**5:05d}"
+    return "".join(_ALNUM[(digest >> (4 * i)) % len(_ALNUM)] for i in range(16))
 
 
 def _times(ctx: InvoiceContext) -> Json:
@@ -460,11 +476,8 @@ def _times(ctx: InvoiceContext) -> Json:
     if ctx.ref.ttxly == 5:
         coded = received + timedelta(milliseconds=76)
         fields["ncma"] = utc_text(coded)
-        fields["cqtcks"] = json.dumps(
-            _GDT_CERT | {"SigningTime": f"{coded + VN_OFFSET:%Y-%m-%dT%H:%M:%S}"},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        local = (coded + VN_OFFSET).isoformat(timespec="seconds")[:19]
+        fields["cqtcks"] = f'{_GDT_CERT_HEAD},"SigningTime":"{local}"}}'
     return fields
 
 

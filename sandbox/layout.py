@@ -12,7 +12,8 @@ restart at 1 every January; a seller's invoices to one buyer leave gaps for its 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sandbox.model import FAMILY, InvoiceRef, is_sold
@@ -23,6 +24,8 @@ BLOCK = 40  # at most one replaced/adjusted invoice pair per block of this many 
 PAIR_SHARE = 0.45  # share of blocks that hold one (about 1 invoice in 90 is a successor)
 _LATE_SHARE = {"coded": 0.08, "uncoded": 0.35, "register": 0.12}
 _KHMSHDON = 1  # every generated invoice is a VAT invoice (form 1)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+VISIBLE_AFTER_MS = 83  # processing time between arrival (ntnhan) and listing (ncnhat)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class Pair:
     successor: int
     tthai: int
 
+    @property
+    def members(self) -> tuple[int, int]:
+        return self.original, self.successor
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -58,7 +65,10 @@ class Timing:
     @property
     def visible_at(self) -> datetime:
         """When the invoice appears in lists: once processed (`ncnhat`)."""
-        return self.received + timedelta(milliseconds=83)
+        return self.received + timedelta(milliseconds=VISIBLE_AFTER_MS)
+
+
+DayEntry = tuple[InvoiceRef, "datetime | None"]
 
 
 def vn_midnight_utc(day: date) -> datetime:
@@ -90,7 +100,14 @@ class FlowLayout:
         self.own_series = own_series
         self.partners = partners
         self.partner_slot = {p.mst: p.slot for p in partners if p.mst is not None}
-        self._midnights = tuple(vn_midnight_utc(start + timedelta(d)) for d in range(self.days))
+        self._dates = tuple(start + timedelta(d) for d in range(self.days))
+        self._midnights = tuple(vn_midnight_utc(day) for day in self._dates)
+        # Per counterparty slot: ttxly, and thresholds (of 256) for lateness and originals.
+        self._ttxly = tuple(self.ttxly(p) for p in partners)
+        late_shares = {} if self.sold else _LATE_SHARE
+        self._late_threshold = tuple(late_shares.get(p.kind, 0.0) * 256 for p in partners)
+        self._original_threshold = tuple(p.original_share * 256 for p in partners)
+        self._series: dict[tuple[int, int], str] = {}
         self._pairs_enabled = self.family == "query"
         self._year_first = self._first_index_per_year()
         self._start_numbers: dict[tuple[int, int], int] = {}
@@ -120,16 +137,19 @@ class FlowLayout:
 
     def pair_at(self, index: int) -> Pair | None:
         """The replacement/adjustment pair ``index`` belongs to, if any."""
+        pair = self._block_pair(index // BLOCK)
+        return pair if pair is not None and index in pair.members else None
+
+    def _block_pair(self, block: int) -> Pair | None:
         if not self._pairs_enabled:
             return None
-        block = index // BLOCK
         digest = item_hash(self.key ^ 0x5A17, block)
         if (digest & 0xFFFF) >= PAIR_SHARE * 0x10000:
             return None
         first = (digest >> 16) % (BLOCK - 1)
         later = first + 1 + (digest >> 24) % (BLOCK - 1 - first)
         original, successor = block * BLOCK + first, block * BLOCK + later
-        if successor >= self.count or index not in (original, successor):
+        if successor >= self.count:
             return None
         return Pair(original, successor, 2 if (digest >> 40) % 4 else 3)
 
@@ -164,9 +184,14 @@ class FlowLayout:
         return salt % partner.scale + elapsed * partner.gap
 
     def series_of(self, year: int, partner: Counterparty) -> str:
-        letters = self.own_series if self.sold else partner.series
-        uncoded = not self.sold and partner.kind == "uncoded"
-        return f"{'K' if uncoded else 'C'}{year % 100:02d}{letters}"
+        slot = -1 if self.sold else partner.slot
+        series = self._series.get((year, slot))
+        if series is None:
+            letters = self.own_series if self.sold else partner.series
+            uncoded = not self.sold and partner.kind == "uncoded"
+            series = f"{'K' if uncoded else 'C'}{year % 100:02d}{letters}"
+            self._series[(year, slot)] = series
+        return series
 
     def number_of(self, index: int, year: int, partner: Counterparty, digest: int) -> int:
         position = index - self._year_first[year]
@@ -200,71 +225,112 @@ class FlowLayout:
 
     # -- timing ------------------------------------------------------------------------------
 
+    def _received_ms(self, digest: int, partner: Counterparty) -> int:
+        """Milliseconds from the issue day's Vietnam midnight to arrival at the authority:
+        seconds after signing, or days for a late purchase invoice."""
+        received = (27000 + (digest >> 40) % 43200) * 1000 + 900 + ((digest >> 57) & 0x7F) * 290
+        if ((digest >> 16) & 0xFF) < self._late_threshold[partner.slot]:
+            late_days = 2 + ((digest >> 24) & 0xFF) % 19
+            received += late_days * 86_400_000 + (digest >> 8) % 36000 * 1000
+        return received
+
     def timing(self, day: int, digest: int, partner: Counterparty) -> Timing:
-        signed = self._midnights[day] + timedelta(seconds=27000 + (digest >> 40) % 43200)
-        lag = timedelta(milliseconds=900 + ((digest >> 57) & 0x7F) * 290)
-        late_share = 0.0 if self.sold else _LATE_SHARE.get(partner.kind, 0.0)
-        if ((digest >> 16) & 0xFF) < late_share * 256:
-            lag += timedelta(days=2 + ((digest >> 24) & 0xFF) % 19, seconds=(digest >> 8) % 36000)
-        return Timing(signed, signed + lag)
+        midnight = self._midnights[day]
+        signed = midnight + timedelta(seconds=27000 + (digest >> 40) % 43200)
+        return Timing(signed, midnight + timedelta(milliseconds=self._received_ms(digest, partner)))
+
+    def _visible_at(self, day: int, digest: int, partner: Counterparty) -> datetime:
+        received = self._received_ms(digest, partner) + VISIBLE_AFTER_MS
+        return self._midnights[day] + timedelta(milliseconds=received)
 
     # -- refs --------------------------------------------------------------------------------
 
     def ref_at(self, index: int, now: datetime, day: int | None = None) -> InvoiceRef:
         """The index entry of invoice ``index`` as the portal shows it at ``now``."""
-        if day is None:
-            day = self.day_of(index)
+        return self._ref(
+            index, self.day_of(index) if day is None else day, self.pair_at(index), now
+        )
+
+    def _ref(self, index: int, day: int, pair: Pair | None, now: datetime) -> InvoiceRef:
         digest = item_hash(self.key, index)
-        pair = self.pair_at(index)
         partner = self.partner_of(index, digest, pair)
-        issued = self.start + timedelta(day)
+        issued = self._dates[day]
         tthai = 1
         if pair is not None:
             tthai = pair.tthai if index == pair.successor else self._original_state(pair, now)
         own, other = self.company, partner.mst
         return InvoiceRef(
-            company=self.company,
-            flow=self.flow,
-            index=index,
-            nbmst=own if self.sold else other or "",
-            nmmst=other if self.sold else own,
-            khmshdon=_KHMSHDON,
-            khhdon=self.series_of(issued.year, partner),
-            shdon=self.number_of(index, issued.year, partner, digest),
-            tdlap=issued,
-            visible_at=self.timing(day, digest, partner).visible_at,
-            ttxly=self.ttxly(partner),
-            tthai=tthai,
-            has_original=self.has_original(digest, partner),
+            self.company,
+            self.flow,
+            index,
+            own if self.sold else other or "",
+            other if self.sold else own,
+            _KHMSHDON,
+            self.series_of(issued.year, partner),
+            self.number_of(index, issued.year, partner, digest),
+            issued,
+            self._visible_at(day, digest, partner),
+            self._ttxly[partner.slot],
+            tthai,
+            ((digest >> 32) & 0xFF) < self._original_threshold[partner.slot],
         )
 
     def _original_state(self, pair: Pair, now: datetime) -> int:
         """4 (replaced) / 5 (adjusted) once the successor exists at ``now``, else 1."""
-        day = self.day_of(pair.successor)
-        digest = item_hash(self.key, pair.successor)
-        partner = self.partner_of(pair.successor, digest, pair)
-        if self.timing(day, digest, partner).visible_at > now:
+        if self._successor_visible_at(pair) > now:
             return 1
         return 4 if pair.tthai == 2 else 5
+
+    def _successor_visible_at(self, pair: Pair) -> datetime:
+        digest = item_hash(self.key, pair.successor)
+        partner = self.partner_of(pair.successor, digest, pair)
+        return self._visible_at(self.day_of(pair.successor), digest, partner)
 
     def ttxly(self, partner: Counterparty) -> int:
         if self.family == "sco-query":
             return 8
         return 6 if not self.sold and partner.kind == "uncoded" else 5
 
-    @staticmethod
-    def has_original(digest: int, partner: Counterparty) -> bool:
-        return ((digest >> 32) & 0xFF) < partner.original_share * 256
+    def day_entries(self, day: int) -> tuple[DayEntry, ...]:
+        """Day ``day``'s invoices in their final state, newest first, each with the moment its
+        successor appears if it gets replaced or adjusted (its tthai is 1 before that).
+        Independent of the time of asking, so callers may cache it."""
+        entries: list[DayEntry] = []
+        block, pair_of_block = -1, None
+        for index in range(self.cum[day], self.cum[day + 1]):
+            if index // BLOCK != block:
+                block = index // BLOCK
+                pair_of_block = self._block_pair(block)
+            pair = pair_of_block if pair_of_block and index in pair_of_block.members else None
+            successor_at = None
+            if pair is not None and index == pair.original:
+                successor_at = self._successor_visible_at(pair)
+            entries.append((self._ref(index, day, pair, _END_OF_TIME), successor_at))
+        entries.sort(key=_entry_order, reverse=True)
+        return tuple(entries)
 
-    def refs(self, first: date, last: date, now: datetime) -> list[InvoiceRef]:
+    def refs(
+        self,
+        first: date,
+        last: date,
+        now: datetime,
+        day_entries: Callable[[int], tuple[DayEntry, ...]] | None = None,
+    ) -> list[InvoiceRef]:
+        """Entries issued on [first, last] and visible at ``now``, newest first (tdlap desc,
+        shdon desc); ``day_entries`` may be a caching wrapper of `day_entries`."""
+        entries_of = day_entries or self.day_entries
         found = []
-        for day in self.day_range(first, last):
-            for index in range(self.cum[day], self.cum[day + 1]):
-                ref = self.ref_at(index, now, day)
+        for day in reversed(self.day_range(first, last)):
+            for ref, successor_at in entries_of(day):
                 if ref.visible_at <= now:
+                    if successor_at is not None and successor_at > now:
+                        ref = replace(ref, tthai=1)
                     found.append(ref)
-        found.sort(key=_newest_first, reverse=True)
         return found
+
+
+def _entry_order(entry: DayEntry) -> tuple[date, int, str, str]:
+    return _newest_first(entry[0])
 
 
 def _newest_first(ref: InvoiceRef) -> tuple[date, int, str, str]:

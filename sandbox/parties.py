@@ -3,6 +3,7 @@ software (T-VAN provider) a seller uses and its signing certificate."""
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import unicodedata
@@ -196,7 +197,7 @@ PROVIDERS = {
             "Hóa đơn điện tử giá trị gia tăng",
             "Chuyển khoản",
             "2.1.0",
-            WordStyle("nghìn", "linh", " đồng", capitalised=False),
+            WordStyle("nghìn", "linh", " đồng", capitalised=False, one_after_tens="một"),
         ),
         Provider(
             "bkav",
@@ -404,18 +405,20 @@ class Issuer:
 
     def cert_json(self, signing_local: datetime) -> str:
         """The `nbcks` value: the seller certificate as the portal shows it."""
-        return json.dumps(
-            {
-                "Subject": self.cert_subject(),
-                "SerialNumber": self.cert_serial,
-                "Issuer": self.provider.ca_issuer,
-                "NotAfter": f"{self.cert_not_after:%Y-%m-%dT%H:%M:%S}",
-                "NotBefore": f"{self.cert_not_before:%Y-%m-%dT%H:%M:%S}",
-                "SigningTime": f"{signing_local:%Y-%m-%dT%H:%M:%S}",
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        local = signing_local.isoformat(timespec="seconds")[:19]
+        return f'{self._cert_head},"SigningTime":"{local}"}}'
+
+    @functools.cached_property
+    def _cert_head(self) -> str:
+        """The certificate JSON up to its closing SigningTime member."""
+        head = {
+            "Subject": self.cert_subject(),
+            "SerialNumber": self.cert_serial,
+            "Issuer": self.provider.ca_issuer,
+            "NotAfter": f"{self.cert_not_after:%Y-%m-%dT%H:%M:%S}",
+            "NotBefore": f"{self.cert_not_before:%Y-%m-%dT%H:%M:%S}",
+        }
+        return json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
 
 
 def pick_province(rng: random.Random) -> Province:

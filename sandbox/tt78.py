@@ -53,6 +53,8 @@ class Node:
     def render(self, depth: int = 0) -> Iterator[str]:
         pad = "\t" * depth
         attrs = "".join(f" {name}={quoteattr(value)}" for name, value in self.attrs.items())
+        if "xmlns" in self.attrs:  # the portal's files break the line before a namespace
+            attrs = f"\n{pad}\t{attrs[1:]}"
         if self.children:
             yield f"{pad}<{self.tag}{attrs}>"
             for child in self.children:
@@ -244,7 +246,7 @@ def invoice_xml(detail: Json) -> str:
         signatures.add("CQT").children.append(
             _signature(
                 rng,
-                signed,
+                signed + detail["mhdon"].encode(),  # the authority signs the code as well
                 authority["Subject"],
                 authority["SerialNumber"],
                 authority["SigningTime"],

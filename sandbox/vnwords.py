@@ -10,12 +10,14 @@ _DIGITS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "t�
 @dataclass(frozen=True)
 class WordStyle:
     """How one invoice software spells amounts: "nghìn" or "ngàn", "linh" or "lẻ" for a zero
-    tens digit, the ending ("đồng", "đồng chẵn", "đồng.", ...) and the case of the first letter."""
+    tens digit, the ending ("đồng", "đồng chẵn", "đồng.", ...), the case of the first letter and
+    a final 1 after a tens digit ("mốt", or "một" as some software writes it)."""
 
     thousand: str = "nghìn"
     zero_tens: str = "linh"
     ending: str = " đồng"
     capitalised: bool = True
+    one_after_tens: str = "mốt"
 
 
 def _triple(number: int, full: bool, style: WordStyle) -> list[str]:
@@ -33,7 +35,7 @@ def _triple(number: int, full: bool, style: WordStyle) -> list[str]:
         words += [_DIGITS[tens], "mươi"]
     if units:
         if units == 1 and tens > 1:
-            words.append("mốt")
+            words.append(style.one_after_tens)
         elif units == 5 and tens > 0:
             words.append("lăm")
         else:
