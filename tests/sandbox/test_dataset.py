@@ -27,7 +27,8 @@ from sandbox.vnwords import amount_in_words, java_double
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT.parent / "shared" / "gdt-samples" / "responses"
-SPEC = DatasetSpec(seed=7, companies=4, invoices_per_company=900, months=3, today=date(2026, 1, 20))
+TODAY = date(2026, 1, 20)
+SPEC = DatasetSpec(seed=7, companies=4, invoices_per_company=900, months=3, today=TODAY)
 FIRST_DAY = date(2025, 11, 1)
 LATER = datetime(2026, 6, 1, tzinfo=UTC)  # everything is visible by then
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -48,7 +49,7 @@ def dataset() -> Dataset:
 def every_ref(dataset: Dataset, now: datetime = LATER) -> Iterator[InvoiceRef]:
     for company in dataset.companies():
         for flow in company.flows:
-            yield from dataset.refs(company.mst, flow, FIRST_DAY, SPEC.today, now)
+            yield from dataset.refs(company.mst, flow, FIRST_DAY, TODAY, now)
 
 
 @pytest.fixture(scope="module")
@@ -123,10 +124,10 @@ def test_list_rows_have_the_real_key_order_and_types(
         "mua_vao_dien_tu": list(sample("purchase_list_electronic_page1.json")["datas"][0]),
     }.get(flow, list(sample("purchase_list_sco_ttxly8_page1.json")["datas"][0]))
     allowed = observed_types(sample_rows(family))
-    for key, types in rowschema.REFERENCE_TYPES.items():
-        allowed[key] |= set(types)
+    for key, reference_types in rowschema.REFERENCE_TYPES.items():
+        allowed[key] |= set(reference_types)
     buyers_without_code = {
-        key: set(types) | allowed[key] for key, types in rowschema.BUYER_WITHOUT_CODE_TYPES.items()
+        key: set(extra) | allowed[key] for key, extra in rowschema.BUYER_WITHOUT_CODE_TYPES.items()
     }
     rows = [dataset.list_row(ref) for ref in refs if ref.flow == flow]
     assert rows
@@ -136,11 +137,8 @@ def test_list_rows_have_the_real_key_order_and_types(
         for key, value in row.items():
             if key in ("hdhhdvu", "qrcode"):
                 continue
-            types = (
-                buyers_without_code[key]
-                if row["nmmst"] is None and key in (buyers_without_code)
-                else allowed[key]
-            )
+            without_code = row["nmmst"] is None and key in buyers_without_code
+            types = buyers_without_code[key] if without_code else allowed[key]
             assert type(value) in types, (key, value)
 
 
@@ -421,8 +419,8 @@ def test_find_rejects_what_does_not_exist(dataset: Dataset, refs: list[InvoiceRe
     with pytest.raises(ValueError):
         dataset.find(ref.company, "other", ref.nbmst, ref.khhdon, ref.shdon, 1, LATER)
     with pytest.raises(ValueError):
-        dataset.refs(ref.company, "other", FIRST_DAY, SPEC.today, LATER)
-    assert dataset.refs("0000000000", ref.flow, FIRST_DAY, SPEC.today, LATER) == []
+        dataset.refs(ref.company, "other", FIRST_DAY, TODAY, LATER)
+    assert dataset.refs("0000000000", ref.flow, FIRST_DAY, TODAY, LATER) == []
 
 
 def test_series_restart_with_the_year(refs: list[InvoiceRef]) -> None:
