@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import google_crc32c
@@ -113,18 +114,24 @@ class LocalStore:
 
     def _list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
         bucket_dir = self._bucket_dir(bucket)
-        start = bucket_dir.joinpath(*prefix.split("/")[:-1])
+        *folders, _ = prefix.split("/")
+        start = bucket_dir.joinpath(*folders)
         if not start.is_dir() or not start.resolve().is_relative_to(bucket_dir.resolve()):
             return []
-        found = []
-        for folder, subfolders, files in os.walk(start):
-            subfolders[:] = [sub for sub in subfolders if not sub.startswith(".")]
-            for file in files:
-                path = Path(folder, file)
-                name = path.relative_to(bucket_dir).as_posix()
-                if name.startswith(prefix) and not file.startswith("."):
-                    found.append(_describe(path, name))
-        return sorted(found, key=lambda info: info.name)
+        base = "/".join(folders) + "/" if folders else ""
+        names = [name for name in self._walk(start, base) if name.startswith(prefix)]
+        return [_describe(bucket_dir / name, name) for name in sorted(names)]
+
+    def _walk(self, folder: Path, base: str) -> Iterator[str]:
+        """Object names under `folder` (whose name is `base`), skipping hidden entries."""
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    yield from self._walk(Path(entry.path), f"{base}{entry.name}/")
+                elif entry.is_file(follow_symlinks=False):
+                    yield base + entry.name
 
 
 def _describe(path: Path, name: str) -> ObjectInfo:

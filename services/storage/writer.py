@@ -43,6 +43,9 @@ async def write_versioned(
         created = await store.create_if_absent(bucket, first, data, content_type, digest)
         if created is not None:
             return Stored(created, Outcome.WRITTEN)
+        existing = await store.stat(bucket, first)  # the common case: a retry or a rerun
+        if existing is not None and digest.matches(existing):
+            return Stored(existing, Outcome.ALREADY_STORED)
         versions = await _versions(store, bucket, stem, ext)
         for info in versions.values():
             if digest.matches(info):
