@@ -1,0 +1,5 @@
+import sys
+
+from services.gdt_connector.server import main
+
+sys.exit(main())

@@ -1,0 +1,142 @@
+"""Settings of the gdt_connector service, from `GDTMESH_*` environment variables.
+
+The portal variables (`GDTMESH_PORTAL_*`) describe the portal and how politely to use it; the
+`GDTMESH_CONNECTOR_*` ones describe this service. Every value is checked at start-up.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from gdtmesh.runtime.config import Secret, check_listen_address
+
+AES_KEY_SIZES = (16, 24, 32)
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    connector_listen: str = "127.0.0.1:50061"
+    # Portal base without the path prefix, e.g. https://hoadondientu.gdt.gov.vn or the sandbox.
+    portal_base_url: str = "https://hoadondientu.gdt.gov.vn"
+    # "/api" for the current base, "" for the legacy one (":30000/<path>").
+    portal_path_prefix: str = "/api"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # AES-GCM key (base64 of 16, 24 or 32 bytes) sealing passwords and tokens in Redis. Every
+    # replica needs the same key; unset means an ephemeral key for this process only.
+    connector_secret_key: Secret = Secret("")
+
+    # Timeouts (seconds): every portal request has one; lists of cash-register invoices are slow.
+    portal_connect_timeout_s: float = 5.0
+    portal_request_timeout_s: float = 20.0
+    portal_list_timeout_s: float = 45.0
+    # Largest portal body read (list pages are ~0.5 MB, export ZIPs a few hundred KB).
+    portal_max_body_bytes: int = 32 * 1024 * 1024
+    # Login attempts, each with a fresh captcha, before giving up (UNAVAILABLE).
+    portal_captcha_attempts: int = 5
+
+    # Pacing shared by every replica through Redis (requests per second and burst size).
+    portal_account_rate: float = 1.0
+    portal_account_burst: int = 3
+    portal_global_rate: float = 20.0
+    portal_global_burst: int = 40
+    # A request that would wait longer than this for its budget is refused (RESOURCE_EXHAUSTED
+    # with RetryInfo) instead of holding a slot asleep.
+    portal_max_wait_s: float = 3.0
+    # Backoff after a 429 without Retry-After: doubles per 429 in a row, from initial to max.
+    portal_backoff_initial_s: float = 15.0
+    portal_backoff_max_s: float = 900.0
+
+    # How long an idle session (and the sealed password behind it) stays in Redis.
+    connector_session_ttl_s: float = 24 * 3600
+    # Renew a token this long before it expires.
+    connector_token_renew_margin_s: float = 300.0
+    # FetchInvoices: largest batch, downloads in flight per call.
+    connector_fetch_max_batch: int = 200
+    connector_fetch_concurrency: int = 4
+    # Export ZIP safety: largest uncompressed total and compression ratio accepted.
+    connector_zip_max_bytes: int = 20 * 1024 * 1024
+    connector_zip_max_ratio: float = 200.0
+    # SIGTERM: how long running calls may finish.
+    connector_shutdown_grace_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_listen_address("GDTMESH_CONNECTOR_LISTEN", self.connector_listen)
+        _check_base_url(self.portal_base_url)
+        _check_prefix(self.portal_path_prefix)
+        if urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"GDTMESH_REDIS_URL must be a redis:// URL, got {self.redis_url!r}")
+        if self.connector_secret_key:
+            decode_secret_key(self.connector_secret_key)
+        for name in (
+            "portal_connect_timeout_s",
+            "portal_request_timeout_s",
+            "portal_list_timeout_s",
+            "portal_account_rate",
+            "portal_global_rate",
+            "portal_backoff_initial_s",
+            "connector_session_ttl_s",
+            "connector_zip_max_ratio",
+        ):
+            _check_positive(name, getattr(self, name))
+        for name in (
+            "portal_max_body_bytes",
+            "portal_captcha_attempts",
+            "portal_account_burst",
+            "portal_global_burst",
+            "connector_fetch_max_batch",
+            "connector_fetch_concurrency",
+            "connector_zip_max_bytes",
+        ):
+            _check_positive(name, getattr(self, name))
+        if self.portal_max_wait_s < 0 or self.connector_token_renew_margin_s < 0:
+            raise ValueError("GDTMESH_PORTAL_MAX_WAIT_S and *_RENEW_MARGIN_S must not be negative")
+        if self.portal_backoff_max_s < self.portal_backoff_initial_s:
+            raise ValueError(
+                "GDTMESH_PORTAL_BACKOFF_MAX_S must be >= GDTMESH_PORTAL_BACKOFF_INITIAL_S"
+            )
+
+    @property
+    def portal_root(self) -> str:
+        """Base URL plus prefix: what every portal path is appended to."""
+        return self.portal_base_url.rstrip("/") + self.portal_path_prefix
+
+    @property
+    def portal_host(self) -> str:
+        """host:port of the portal, the scope of the global budget."""
+        return urlsplit(self.portal_base_url).netloc
+
+
+def decode_secret_key(value: Secret) -> bytes:
+    try:
+        key = base64.b64decode(value.reveal(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("GDTMESH_CONNECTOR_SECRET_KEY must be base64") from None
+    if len(key) not in AES_KEY_SIZES:
+        raise ValueError(
+            f"GDTMESH_CONNECTOR_SECRET_KEY must decode to 16, 24 or 32 bytes, got {len(key)}"
+        )
+    return key
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"GDTMESH_{name.upper()} must be greater than 0, got {value!r}")
+
+
+def _check_base_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"GDTMESH_PORTAL_BASE_URL must be an http(s) URL, got {url!r}")
+    if parts.query or parts.fragment or parts.path.strip("/"):
+        raise ValueError(
+            "GDTMESH_PORTAL_BASE_URL must be scheme://host[:port] only (the path goes in "
+            f"GDTMESH_PORTAL_PATH_PREFIX), got {url!r}"
+        )
+
+
+def _check_prefix(prefix: str) -> None:
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/") or "?" in prefix):
+        raise ValueError(f'GDTMESH_PORTAL_PATH_PREFIX must be "" or like "/api", got {prefix!r}')

@@ -1,0 +1,158 @@
+"""Discovery: every invoice of one flow in one calendar month, page by page.
+
+Sold lists are read with one query. Purchase lists are read once per processing status (the
+portal UI forces a `ttxly` choice; most crawlers loop over 5, 6, 8 and merge): electronic
+purchases over 5, 6 and 8, cash-register purchases over 8. The first page of every query is read
+before anything is streamed, so every page reports the portal's full total for the month.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import grpc
+
+from gdtmesh.flows import FlowInfo
+from gdtmesh.runtime.errors import ServiceError, error_info
+from services.gdt_connector.access import SessionPortal
+from services.gdt_connector.model import VIETNAM, InvoiceKey, InvoiceSummary, ListPage
+from services.gdt_connector.portal import malformed, server_error
+
+PAGE_SIZE = 50  # the portal's maximum; larger gives 500
+SORT = "tdlap:desc"  # one field: multi-field sorts give 500 since 2026
+MAX_PAGES = 10_000  # per query; far beyond any real month, stops a runaway cursor
+
+
+@dataclass(frozen=True)
+class _Page:
+    rows: list[dict[str, Any]]
+    total: int
+    state: str | None
+
+
+def ttxly_filters(flow: FlowInfo) -> tuple[int | None, ...]:
+    """The processing statuses to query one at a time (None: no ttxly clause)."""
+    if flow.direction == "sold":
+        return (None,)
+    return (8,) if flow.family == "sco-query" else (5, 6, 8)
+
+
+def month_search(year: int, month: int, ttxly: int | None) -> str:
+    last = calendar.monthrange(year, month)[1]
+    search = (
+        f"tdlap=ge=01/{month:02d}/{year}T00:00:00;tdlap=le={last:02d}/{month:02d}/{year}T23:59:59"
+    )
+    return search if ttxly is None else f"{search};ttxly=={ttxly}"
+
+
+async def list_month(
+    portal: SessionPortal, flow: FlowInfo, year: int, month: int, timeout_s: float
+) -> AsyncIterator[ListPage]:
+    """One `ListPage` per portal page, rows deduplicated across pages and queries."""
+    searches = [month_search(year, month, ttxly) for ttxly in ttxly_filters(flow)]
+    reader = _Reader(portal, flow.list_path, timeout_s)
+    first_pages = [await reader.page(search, None) for search in searches]
+    totals = [page.total for page in first_pages]
+    seen: set[InvoiceKey] = set()
+    for index, (search, page) in enumerate(zip(searches, first_pages, strict=True)):
+        states: set[str] = set()
+        while True:
+            totals[index] = page.total  # it can drift during long paginations
+            fresh = [s for s in map(summary_of, page.rows) if s.key not in seen]
+            seen.update(s.key for s in fresh)
+            yield ListPage(fresh, sum(totals))
+            if not page.state:
+                break
+            _check_progress(page.state, states, search)
+            page = await reader.page(search, page.state)
+
+
+def _check_progress(state: str, states: set[str], search: str) -> None:
+    if state in states:
+        raise ServiceError(
+            grpc.StatusCode.DATA_LOSS,
+            f"the portal repeated a paging state (search {search}); the listing is incomplete",
+            [error_info("PORTAL_STATE_LOOP")],
+        )
+    if len(states) >= MAX_PAGES:
+        raise ServiceError(
+            grpc.StatusCode.DATA_LOSS,
+            f"more than {MAX_PAGES} pages for one query (search {search}); stopped",
+            [error_info("PORTAL_STATE_LOOP")],
+        )
+    states.add(state)
+
+
+class _Reader:
+    def __init__(self, portal: SessionPortal, path: str, timeout_s: float) -> None:
+        self._portal = portal
+        self._path = path
+        self._timeout_s = timeout_s
+
+    async def page(self, search: str, state: str | None) -> _Page:
+        params = {"sort": SORT, "size": str(PAGE_SIZE), "search": search}
+        if state:
+            params["state"] = state
+        reply = await self._portal.get(self._path, params, timeout_s=self._timeout_s)
+        what = f"list {self._path}"
+        if reply.status != 200:
+            raise server_error(reply, what)
+        return parse_page(reply.json(what), what)
+
+
+def parse_page(data: Any, what: str) -> _Page:
+    if not isinstance(data, dict):
+        raise malformed(f"{what}: the page is not a JSON object")
+    rows, total, state = data.get("datas"), data.get("total"), data.get("state")
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise malformed(f"{what}: `datas` is not a list of objects")
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise malformed(f"{what}: `total` is not a count ({total!r})")
+    if state is not None and not isinstance(state, str):
+        raise malformed(f"{what}: `state` is not a string")
+    return _Page(rows, total, state)
+
+
+def summary_of(row: dict[str, Any]) -> InvoiceSummary:
+    """An invoice summary from a list row (or a detail); DATA_LOSS naming a bad field."""
+    key = key_of(row)
+    return InvoiceSummary(
+        key=key,
+        issue_date=_vietnam_day(row.get("tdlap"), key),
+        processing_status=_integer(row, "ttxly"),
+        invoice_status=_integer(row, "tthai"),
+        has_original=row.get("hsgoc") is not None,
+    )
+
+
+def key_of(row: dict[str, Any]) -> InvoiceKey:
+    seller, series = row.get("nbmst"), row.get("khhdon")
+    if not isinstance(seller, str) or not seller or not isinstance(series, str) or not series:
+        raise malformed(f"invoice row without seller or series: nbmst={seller!r} khhdon={series!r}")
+    return InvoiceKey(seller, _integer(row, "khmshdon"), series, _integer(row, "shdon"))
+
+
+def _integer(row: dict[str, Any], field: str) -> int:
+    value = row.get(field)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise malformed(f"invoice row with a bad `{field}`: {value!r}")
+
+
+def _vietnam_day(value: Any, key: InvoiceKey) -> date:
+    """`tdlap` (UTC ISO at Vietnam midnight, e.g. 2025-09-29T17:00:00Z) as a Vietnam day."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise malformed(f"invoice {key.series}-{key.number} has a bad `tdlap`: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=VIETNAM)  # a naive portal time is Vietnam time
+    return moment.astimezone(VIETNAM).date()

@@ -1,0 +1,74 @@
+"""What the connector knows about an invoice, independent of the proto messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta, timezone
+from enum import Enum
+
+from gdtmesh.runtime.errors import ServiceError
+
+VIETNAM = timezone(timedelta(hours=7))
+
+
+@dataclass(frozen=True)
+class InvoiceKey:
+    """The portal's identity of an invoice: (nbmst, khmshdon, khhdon, shdon)."""
+
+    seller: str
+    form: int
+    series: str
+    number: int
+
+    def params(self) -> dict[str, str]:
+        """Query parameters of the detail and export calls."""
+        return {
+            "nbmst": self.seller,
+            "khhdon": self.series,
+            "shdon": str(self.number),
+            "khmshdon": str(self.form),
+        }
+
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    key: InvoiceKey
+    issue_date: date  # Vietnam calendar day
+    processing_status: int  # ttxly
+    invoice_status: int  # tthai
+    has_original: bool  # hsgoc is not null
+
+
+@dataclass(frozen=True)
+class WantedInvoice:
+    """An invoice to download, as the caller listed it."""
+
+    key: InvoiceKey
+    has_original: bool
+
+
+@dataclass(frozen=True)
+class ListPage:
+    invoices: list[InvoiceSummary]
+    portal_total: int
+
+
+class OriginalStatus(Enum):
+    PRESENT = "present"
+    NONE = "none"
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True)
+class FetchedInvoice:
+    detail_json: bytes
+    original_xml: bytes
+    original_status: OriginalStatus
+    original_mismatch: str = ""
+
+
+@dataclass(frozen=True)
+class FailedInvoice:
+    """A permanent problem with one invoice; the batch goes on."""
+
+    error: ServiceError

@@ -1,0 +1,154 @@
+"""Request pacing shared by every connector replica, kept in Redis.
+
+Two GCRA budgets (generic cell rate algorithm: one "theoretical arrival time" per key) are
+checked and reserved together in one Lua script, on Redis server time (`TIME`), so replicas on
+different clocks agree: one per portal account and one for the whole portal host. A request
+whose reservation would start later than `max_wait` is refused instead of slept on, and its
+RPC answers RESOURCE_EXHAUSTED with the delay.
+
+A 429 blocks its account until a backoff has passed (Retry-After when the portal sends it,
+otherwise exponential from `backoff_initial`) and halves the global rate for that window. No
+request for a blocked account is admitted, login included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import timedelta
+
+import structlog
+from redis.asyncio import Redis
+
+from gdtmesh.runtime.errors import retry_later
+
+log = structlog.get_logger(__name__)
+
+PREFIX = "gdtmesh:{connector}"  # one hash slot, so the scripts' keys also work on a cluster
+MICROS = 1_000_000
+
+# KEYS: account TAT, global TAT, account blocked-until, global slow-until (all µs, server time)
+# ARGV: account interval µs, account burst, global interval µs, global burst, max wait µs
+# -> {0, wait µs} admitted after waiting; {1, wait µs} over budget; {2, wait µs} blocked
+ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
+if blocked > now then return {2, blocked - now} end
+local a_interval, a_burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local g_interval, g_burst = tonumber(ARGV[3]), tonumber(ARGV[4])
+if tonumber(redis.call('GET', KEYS[4]) or '0') > now then g_interval = g_interval * 2 end
+local function earliest(key, interval, burst)
+  local tat = math.max(tonumber(redis.call('GET', key) or '0'), now)
+  return tat, math.max(tat - (burst - 1) * interval - now, 0)
+end
+local a_tat, a_wait = earliest(KEYS[1], a_interval, a_burst)
+local g_tat, g_wait = earliest(KEYS[2], g_interval, g_burst)
+local wait = math.max(a_wait, g_wait)
+if wait > tonumber(ARGV[5]) then return {1, wait} end
+local function reserve(key, tat, interval)
+  local new_tat = math.max(tat, now + wait) + interval
+  redis.call('SET', key, string.format('%d', new_tat), 'PX',
+             math.ceil((new_tat - now) / 1000) + 1000)
+end
+reserve(KEYS[1], a_tat, a_interval)
+reserve(KEYS[2], g_tat, g_interval)
+return {0, wait}
+"""
+
+# KEYS: account blocked-until, account strikes, global slow-until
+# ARGV: Retry-After µs (-1 if none), initial backoff µs, max backoff µs, strike memory ms
+# -> µs until the account may send again
+THROTTLED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local strikes = redis.call('INCR', KEYS[2])
+local delay = tonumber(ARGV[1])
+if delay < 0 then
+  delay = math.min(tonumber(ARGV[2]) * 2 ^ (strikes - 1), tonumber(ARGV[3]))
+end
+local blocked = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + delay)
+local ttl = math.ceil((blocked - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', blocked), 'PX', ttl)
+redis.call('PEXPIRE', KEYS[2], ttl + tonumber(ARGV[4]))
+if tonumber(redis.call('GET', KEYS[3]) or '0') < blocked then
+  redis.call('SET', KEYS[3], string.format('%d', blocked), 'PX', ttl)
+end
+return blocked - now
+"""
+
+
+class Pacer:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        host: str,
+        account_rate: float,
+        account_burst: int,
+        global_rate: float,
+        global_burst: int,
+        max_wait_s: float,
+        backoff_initial_s: float,
+        backoff_max_s: float,
+    ) -> None:
+        self._redis = redis
+        self._global_key = f"{PREFIX}:pace:global:{host}"
+        self._slow_key = f"{PREFIX}:slow:{host}"
+        self._budget = [
+            round(MICROS / account_rate),
+            account_burst,
+            round(MICROS / global_rate),
+            global_burst,
+            round(max_wait_s * MICROS),
+        ]
+        self._backoff = [round(backoff_initial_s * MICROS), round(backoff_max_s * MICROS)]
+        # A 429 within this long after a block ends counts as "in a row" (doubles the backoff).
+        self._strike_memory_ms = round(10 * backoff_initial_s * 1000)
+        self._admit = redis.register_script(ADMIT)
+        self._throttled = redis.register_script(THROTTLED)
+
+    async def admit(self, account: str) -> None:
+        """Wait for the account's and the host's budget, or raise RESOURCE_EXHAUSTED."""
+        keys = [
+            f"{PREFIX}:pace:account:{account}",
+            self._global_key,
+            self._blocked_key(account),
+            self._slow_key,
+        ]
+        verdict, wait_us = await self._admit(keys=keys, args=self._budget)
+        wait = int(wait_us) / MICROS
+        if int(verdict) == 2:
+            raise retry_later(
+                timedelta(seconds=wait),
+                f"account {account} is backing off after the portal rate limited it; "
+                f"retry in {math.ceil(wait)}s",
+                reason="PORTAL_BACKOFF",
+            )
+        if int(verdict) == 1:
+            raise retry_later(
+                timedelta(seconds=wait),
+                f"the portal request budget for account {account} is used up; retry in {wait:.1f}s",
+                reason="RATE_LIMITED",
+            )
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def throttled(self, account: str, retry_after_s: float | None) -> float:
+        """Record a 429 for `account`; the seconds it must now wait."""
+        retry_after = -1 if retry_after_s is None else round(retry_after_s * MICROS)
+        keys = [self._blocked_key(account), f"{PREFIX}:strikes:{account}", self._slow_key]
+        args = [retry_after, *self._backoff, self._strike_memory_ms]
+        delay_us = await self._throttled(keys=keys, args=args)
+        return int(delay_us) / MICROS
+
+    async def blocked_for(self, account: str) -> float:
+        """Seconds the account is still blocked (0 when it is not)."""
+        value = await self._redis.get(self._blocked_key(account))
+        if value is None:
+            return 0.0
+        seconds, micros = await self._redis.time()
+        return max(0.0, (int(value) - (seconds * MICROS + micros)) / MICROS)
+
+    def _blocked_key(self, account: str) -> str:
+        return f"{PREFIX}:blocked:{account}"

@@ -1,0 +1,100 @@
+"""Build and run the connector: `start(config)` in-process (tests, the mesh) and `main()` for
+`python -m services.gdt_connector`."""
+
+from __future__ import annotations
+
+import grpc
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
+from gdtmesh.runtime.config import load
+from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grpc_service
+from gdtmesh.runtime.process import run_process
+from services.gdt_connector.captcha import solve_captcha
+from services.gdt_connector.config import ConnectorConfig, decode_secret_key
+from services.gdt_connector.connector import Connector
+from services.gdt_connector.login import PortalLogin, Solver
+from services.gdt_connector.pacing import Pacer
+from services.gdt_connector.portal import PortalClient
+from services.gdt_connector.sealing import Sealer
+from services.gdt_connector.servicer import ConnectorServicer
+from services.gdt_connector.sessions import SessionStore
+
+log = structlog.get_logger(__name__)
+SERVICE_NAME = gdt_pb2.DESCRIPTOR.services_by_name["ConnectorService"].full_name
+REDIS_TIMEOUT_S = 5.0
+
+
+def sealer_for(config: ConnectorConfig) -> Sealer:
+    if config.connector_secret_key:
+        return Sealer(decode_secret_key(config.connector_secret_key))
+    log.warning(
+        "GDTMESH_CONNECTOR_SECRET_KEY is not set: using an ephemeral key, so sessions do not "
+        "survive a restart and other replicas cannot use them"
+    )
+    return Sealer.ephemeral()
+
+
+def pacer_for(config: ConnectorConfig, redis: Redis) -> Pacer:
+    return Pacer(
+        redis,
+        host=config.portal_host,
+        account_rate=config.portal_account_rate,
+        account_burst=config.portal_account_burst,
+        global_rate=config.portal_global_rate,
+        global_burst=config.portal_global_burst,
+        max_wait_s=config.portal_max_wait_s,
+        backoff_initial_s=config.portal_backoff_initial_s,
+        backoff_max_s=config.portal_backoff_max_s,
+    )
+
+
+async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> GrpcService:
+    """Start the service on `config.connector_listen`; `solver` reads captchas."""
+    redis = Redis.from_url(
+        config.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    )
+    try:
+        await redis.ping()
+    except RedisError as error:
+        await redis.aclose()
+        raise OSError(f"Redis at GDTMESH_REDIS_URL is not reachable ({error})") from None
+    client = PortalClient(config, pacer_for(config, redis))
+    login = PortalLogin(client, solver, config.portal_captcha_attempts)
+    store = SessionStore(
+        redis,
+        sealer_for(config),
+        login.log_in,
+        session_ttl_s=config.connector_session_ttl_s,
+        renew_margin_s=config.connector_token_renew_margin_s,
+    )
+    servicer = ConnectorServicer(Connector(config, client, store), config.connector_fetch_max_batch)
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        gdt_pb2_grpc.add_ConnectorServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME]
+
+    async def close() -> None:
+        await client.close()
+        await redis.aclose()
+
+    try:
+        service = await start_grpc_service(config.connector_listen, register)
+    except BaseException:
+        await close()
+        raise
+    service.on_stop.append(close)
+    log.info("connector listening", port=service.port, portal=config.portal_root)
+    return service
+
+
+async def serve() -> None:
+    config = load(ConnectorConfig, "GDTMESH_")
+    service = await start(config)
+    await run_until_signal(service, config.connector_shutdown_grace_s)
+
+
+def main() -> int:
+    return run_process("gdt_connector", serve)
