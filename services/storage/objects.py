@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import google_crc32c
+from opentelemetry import trace
 
 T = TypeVar("T")
+_tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,16 +107,24 @@ class ObjectStore(Protocol):
 
 
 class BlockingPool:
-    """Runs blocking calls (google-cloud-storage, file IO) on a bounded thread pool, carrying
-    the caller's context (trace span, log fields) into the thread."""
+    """Runs blocking calls (google-cloud-storage, file IO) on a bounded thread pool, each in a
+    client span, carrying the caller's context (trace, log fields) into the thread."""
 
     def __init__(self, workers: int, name: str) -> None:
+        self._name = name
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
-    async def run(self, function: Callable[..., T], *args: object) -> T:
-        context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, context.run, function, *args)
+    async def run(self, function: Callable[..., T], bucket: str, *args: object) -> T:
+        """`function(bucket, *args)` on the pool."""
+        operation = function.__name__.strip("_")
+        with _tracer.start_as_current_span(
+            f"{self._name} {operation}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"storage.bucket": bucket},
+        ):
+            context = contextvars.copy_context()
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, context.run, function, bucket, *args)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

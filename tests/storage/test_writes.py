@@ -10,6 +10,10 @@ import google_crc32c
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from storage_helpers import FOLDER, MAX_OBJECT_BYTES, Harness, detail, new_bucket, write_request
 
 from gdtmesh.runtime.errors import error_details
@@ -226,3 +230,22 @@ def _violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
         if isinstance(item, error_details_pb2.BadRequest):
             return {v.field: v.description for v in item.field_violations}
     raise AssertionError(f"no BadRequest in {error}")
+
+
+async def test_every_bucket_call_is_a_traced_client_span(harness: Harness) -> None:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)  # type: ignore[attr-defined]
+    try:
+        await harness.write(write_request(12))
+    finally:
+        processor.shutdown()
+
+    spans = [span for span in exporter.get_finished_spans() if span.name.startswith("storage-")]
+    assert {span.name for span in spans} == {f"storage-{harness.kind} create_if_absent"}
+    assert all(span.attributes == {"storage.bucket": harness.bucket} for span in spans)
+    assert all(span.parent is not None for span in spans)  # inside the RPC's server span
