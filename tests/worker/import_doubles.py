@@ -89,6 +89,7 @@ class PortalDouble:
     @activity.defn(name="list_invoices")
     async def list_invoices(self, params: ListInvoicesInput) -> ListInvoicesResult:
         assert params.session_id == SESSION
+        self.calls.append("list_invoices")
         listed = self.invoices.get((params.flow, params.year, params.month), [])
         first, last = (
             dt.date.fromisoformat(params.first_day),
