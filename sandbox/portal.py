@@ -7,6 +7,7 @@ handler gets the account its bearer token belongs to and only ever sees that acc
 from __future__ import annotations
 
 import asyncio
+import hmac
 import random
 import time
 import uuid
@@ -72,7 +73,8 @@ class Portal:
             config=settings.config,
             captchas=CaptchaStore(random.Random(rng.random())),
             tokens=TokenIssuer(settings.secret),
-            cursors=CursorCodec(settings.secret),
+            # A key of its own, so that no cursor tag can ever double as a token signature.
+            cursors=CursorCodec(hmac.new(settings.secret, b"paging-state", "sha256").digest()),
             limiter=RateLimiter(),
             faults=FaultInjector(random.Random(rng.random())),
         )
