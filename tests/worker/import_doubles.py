@@ -119,6 +119,7 @@ class PortalDouble:
 
     @activity.defn(name="write_manifest")
     async def write_manifest(self, params: ManifestInput) -> str:
+        self.calls.append("write_manifest")
         self.manifests.append(params)
         return f"gdt_invoices/{params.company_tax_code}/manifests/{len(self.manifests)}.json"
 
