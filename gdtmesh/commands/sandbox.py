@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sandbox.app import RunningSandbox
+    from sandbox.dataset import Dataset
     from sandbox.settings import SandboxSettings
 
 HELP = "run the sandbox GDT portal (demo companies, invoices, captchas, limits, faults)"
@@ -94,14 +95,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sandbox.dataset import Dataset
     from sandbox.settings import ConfigError
 
     try:
         settings = build_settings(args)
-    except (ConfigError, OSError, ValueError) as error:
+        dataset = Dataset(settings.dataset)
+    except (ConfigError, OSError, ValueError) as error:  # ConfigError is a ValueError too
         print(f"gdtmesh sandbox: {error}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(settings, args))
+    return asyncio.run(_serve(settings, dataset, args))
 
 
 def build_settings(args: argparse.Namespace) -> SandboxSettings:
@@ -167,7 +170,7 @@ def _load_json(text: str) -> Any:
         raise ValueError(f"--config is not valid JSON: {error}") from None
 
 
-async def _serve(settings: SandboxSettings, args: argparse.Namespace) -> int:
+async def _serve(settings: SandboxSettings, dataset: Dataset, args: argparse.Namespace) -> int:
     from sandbox.app import start_sandbox
 
     stop = asyncio.Event()
@@ -175,7 +178,9 @@ async def _serve(settings: SandboxSettings, args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        sandbox = await start_sandbox(settings, args.host, args.port, legacy_port=args.legacy_port)
+        sandbox = await start_sandbox(
+            settings, args.host, args.port, legacy_port=args.legacy_port, dataset=dataset
+        )
     except OSError as error:
         print(f"gdtmesh sandbox: cannot listen: {error}", file=sys.stderr)
         return 1

@@ -70,7 +70,13 @@ def test_flags_become_settings() -> None:
 
 @pytest.mark.parametrize(
     "flags",
-    [["--error-rate", "2"], ["--config", "{oops"], ["--config", '{"nope": 1}']],
+    [
+        ["--error-rate", "2"],
+        ["--config", "{oops"],
+        ["--config", '{"nope": 1}'],
+        ["--config", "@/nonexistent/config.json"],
+        ["--companies", "-1"],
+    ],
 )
 def test_bad_flags_exit_2_with_a_message(
     flags: list[str], capsys: pytest.CaptureFixture[str]
