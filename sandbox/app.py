@@ -9,6 +9,7 @@ Both bases are served: `/api/<path>` and the legacy unprefixed `/<path>`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from sandbox.settings import SandboxSettings
 
 BASES = ("/api", "")
 OVERLOADED = "Hệ thống đang bận, vui lòng thử lại sau."
+INTERNAL_ERROR = "Lỗi hệ thống."
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,11 @@ def _gate(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         request[STARTED] = time.monotonic()
-        outcome = await _pass(request, state, endpoint)
+        try:
+            outcome = await _pass(request, state, endpoint)
+        except Exception:  # a sandbox bug: answer like the portal's backend would, keep serving
+            log.exception("sandbox handler failed on %s", endpoint.path)
+            outcome = _Outcome(spring_error(request, 500, INTERNAL_ERROR))
         label = outcome.label if outcome.label is not None else outcome.response.status
         state.stats.record(endpoint.path, label, outcome.account)
         return outcome.response
@@ -113,7 +120,7 @@ async def _pass(request: web.Request, state: Portal, endpoint: Endpoint) -> _Out
         return _Outcome(state.faults.block_page(), account)
     if not token_valid:
         return _Outcome(unauthorized(request), account)
-    await _sleep(state, state.faults.latency_s(config, endpoint.endpoint_class))
+    await _sleep(state.faults.latency_s(config, endpoint.endpoint_class))
     if fault == "error_5xx":
         failure = state.faults.gateway_error(spring_error(request, 500, OVERLOADED))
         return _Outcome(failure, account)
@@ -158,7 +165,7 @@ def _throttle(state: Portal, endpoint: Endpoint, account: str | None) -> web.Res
     return too_many_requests(retry_after)
 
 
-async def _sleep(state: Portal, seconds: float) -> None:
+async def _sleep(seconds: float) -> None:
     if seconds > 0:
         await asyncio.sleep(seconds)
 

@@ -12,12 +12,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sandbox.app import RunningSandbox
-from sandbox.dataset import Company
+from sandbox.app import RunningSandbox, start_sandbox
+from sandbox.dataset import Company, Dataset, DatasetSpec
 from sandbox.faults import FaultInjector
-from sandbox.settings import PortalConfig, apply_patch
+from sandbox.settings import PortalConfig, SandboxSettings, apply_patch
 
 pytestmark = pytest.mark.timeout(30)
+TEST_SPEC = DatasetSpec(seed=7, companies=3, invoices_per_company=400, months=3)
 
 
 async def _stats(session: aiohttp.ClientSession, portal: RunningSandbox) -> dict[str, Any]:
@@ -225,3 +226,30 @@ def test_latency_distribution_matches_median_and_p99() -> None:
     halved_samples = [injector.latency_s(halved, "sco-list") * 1000 for _ in range(20000)]
     assert statistics.median(halved_samples) == pytest.approx(75, rel=0.05)
     assert injector.latency_s(apply_patch(config, {"latency_scale": 0}), "sco-list") == 0
+
+
+class _BrokenDataset(Dataset):
+    def list_row(self, ref: Any) -> dict[str, Any]:
+        raise RuntimeError("row generator bug")
+
+
+async def test_a_sandbox_bug_is_a_500_and_serving_goes_on(
+    make_client: Any, session: aiohttp.ClientSession, months: list[tuple[int, int]]
+) -> None:
+    settings = SandboxSettings(dataset=TEST_SPEC, config=PortalConfig(latency_scale=0))
+    async with await start_sandbox(settings, dataset=_BrokenDataset(TEST_SPEC)) as portal:
+        client = make_client(portal.api_url)
+        company = next(c for c in portal.portal.dataset.companies() if not c.locked)
+        await client.login(company)
+        statuses = set()
+        for year, month in months:
+            response = await client.list_page(company.flows[0], client.month_search(year, month))
+            statuses.add(response.status)
+            if response.status == 500:
+                assert (await response.json())["path"] == "uri=/invoices/" + (
+                    "sold" if company.flows[0].startswith("ban_ra") else "purchase"
+                )
+        assert 500 in statuses
+        assert (await client.get("/security-taxpayer/profile")).status == 200
+        stats = (await _stats(session, portal))["requests"]
+        assert sum(counts.get("500", 0) for counts in stats.values()) >= 1
