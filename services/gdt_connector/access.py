@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import structlog
 
 from services.gdt_connector.portal import PortalClient, Reply, unavailable
-from services.gdt_connector.sessions import Session, SessionStore
+from services.gdt_connector.sessions import Session, SessionStore, Token
 
 log = structlog.get_logger(__name__)
 
@@ -19,7 +19,7 @@ class SessionPortal:
         self._client = client
         self._store = store
         self.session = session
-        self._token: str | None = None
+        self._token: Token | None = None
 
     @property
     def account(self) -> str:
@@ -28,16 +28,17 @@ class SessionPortal:
     async def get(
         self, path: str, params: Mapping[str, str], *, timeout_s: float | None = None
     ) -> Reply:
-        token = self._token or await self._store.token(self.session)
-        self._token = token
         sent_at = time.time()
-        reply = await self._send(path, params, token, timeout_s)
+        if self._token is None or not self._token.fresh(sent_at):  # long calls renew in time
+            self._token = await self._store.token(self.session)
+        token = self._token
+        reply = await self._send(path, params, token.value, timeout_s)
         if reply.status != 401:
             return reply
         log.info("portal token refused, logging in again", account=self.account)
         # `token` is the one this request used, even if a sibling request already renewed it.
-        token = self._token = await self._store.renew(self.session, token, sent_at)
-        reply = await self._send(path, params, token, timeout_s)
+        token = self._token = await self._store.renew(self.session, token.value, sent_at)
+        reply = await self._send(path, params, token.value, timeout_s)
         if reply.status == 401:
             raise unavailable(
                 f"GET {path}: the portal refused a freshly issued token for account {self.account}",

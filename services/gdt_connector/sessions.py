@@ -116,15 +116,15 @@ class SessionStore:
             )
         return Session(session_id, account.decode())
 
-    async def token(self, session: Session) -> str:
-        """A token to call the portal with, logging in again when it is missing or near expiry."""
+    async def token(self, session: Session) -> Token:
+        """A token to call the portal with, logging in again when it is missing or near expiry
+        (renewal happens before the portal refuses it)."""
         current = await self._stored_token(session.account)
         if current is not None and current.fresh(time.time()):
-            return current.value
-        token = await self._token_where(session.account, await self._password(session), _any)
-        return token.value
+            return current
+        return await self._token_where(session.account, await self._password(session), _any)
 
-    async def renew(self, session: Session, rejected: str, sent_at: float) -> str:
+    async def renew(self, session: Session, rejected: str, sent_at: float) -> Token:
         """A token to replace `rejected`, which the portal refused (401) on a request sent at
         `sent_at`: another one, or one obtained since (a fresh login can repeat the same JWT
         when it happens within the same second)."""
@@ -133,7 +133,7 @@ class SessionStore:
             return token is not None and (token.value != rejected or token.obtained_at > sent_at)
 
         password = await self._password(session)
-        return (await self._token_where(session.account, password, replaced)).value
+        return await self._token_where(session.account, password, replaced)
 
     async def _token_where(
         self, account: str, password: str, acceptable: Callable[[Token | None], bool]
