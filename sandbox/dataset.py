@@ -206,7 +206,7 @@ class Dataset:
     def list_row(self, ref: InvoiceRef) -> dict[str, Any]:
         """The list-row JSON object (`hdhhdvu` and `qrcode` null). A fresh top-level dict;
         nested lists are shared with the cache, so treat them as read-only."""
-        row = self._detail(ref.company, ref.flow, ref.index).copy()
+        row = self._detail(ref).copy()
         row["hdhhdvu"] = None
         row["qrcode"] = None
         row["tthai"] = ref.tthai
@@ -214,7 +214,7 @@ class Dataset:
 
     def detail(self, ref: InvoiceRef) -> dict[str, Any]:
         """The detail JSON: the row plus line items (`hdhhdvu`) and `qrcode`."""
-        row = self._detail(ref.company, ref.flow, ref.index).copy()
+        row = self._detail(ref).copy()
         row["tthai"] = ref.tthai
         return row
 
@@ -351,17 +351,16 @@ class Dataset:
             rng, party, _seller_style(partner), partner.trade, _start_datetime(self.period_start)
         )
 
-    def _build_detail(self, company: str, flow: str, index: int) -> dict[str, Any]:
+    def _build_detail(self, ref: InvoiceRef) -> dict[str, Any]:
+        company, flow, index = ref.company, ref.flow, ref.index
         layout = self._layout(company, flow)
-        day = layout.day_of(index)
         digest = item_hash(layout.key, index)
         pair = layout.pair_at(index)
         partner = layout.partner_of(index, digest, pair)
-        timing = layout.timing(day, digest, partner)
-        ref = layout.ref_at(index, timing.visible_at, day)
+        timing = layout.timing((ref.tdlap - layout.start).days, digest, partner)
         original = None
         if pair is not None and index == pair.successor:
-            original = layout.ref_at(pair.original, timing.visible_at)
+            original = layout.ref_at(pair.original, ref.visible_at)
         family = FAMILY[flow]
         own = self._own_issuer(company, family)
         if is_sold(flow):

@@ -494,28 +494,25 @@ def _reference(original: InvoiceRef) -> Json:
 def _line_json(
     rng: random.Random, line: Line, number: int, ctx: InvoiceContext, invoice_id: str
 ) -> Json:
-    item: Json = dict.fromkeys(rowschema.line_keys(ctx.family))
-    item.update(
-        idhdon=invoice_id,
-        id=_uuid(rng),
-        dgia=line.price,
-        dvtinh=line.unit,
-        ltsuat=line.rate_label,
-        sluong=line.quantity,
-        stckhau=line.discount,
-        stt=number,
-        sxep=number,
-        tchat=1,
-        ten=line.name,
-        thtien=line.amount,
-        tlckhau=line.discount_rate,
-        tsuat=RATES[line.rate_label],
-        ttkhac=_line_info(ctx.seller.provider.style, line, ctx),
-        tthhdtrung=[],
-    )
+    """One `hdhhdvu` entry, keys in the portal's order for the family."""
+    info = _line_info(ctx.seller.provider.style, line, ctx)
     if ctx.family == "sco-query":
-        item["mhhdvu"] = line.code
-    return item
+        return {
+            "idhdon": invoice_id, "id": _uuid(rng), "dgia": line.price, "dvtinh": line.unit,
+            "ltsuat": line.rate_label, "mhhdvu": line.code, "sluong": line.quantity,
+            "stbchu": None, "stckhau": line.discount, "stt": number, "sxep": number,
+            "tchat": 1, "ten": line.name, "thtcthue": None, "thtien": line.amount,
+            "tlckhau": line.discount_rate, "tsuat": RATES[line.rate_label], "tthue": None,
+            "ttkhac": info, "tthhdtrung": [],
+        }  # fmt: skip
+    return {
+        "idhdon": invoice_id, "id": _uuid(rng), "dgia": line.price, "dvtinh": line.unit,
+        "ltsuat": line.rate_label, "sluong": line.quantity, "stbchu": None,
+        "stckhau": line.discount, "stt": number, "tchat": 1, "ten": line.name,
+        "thtcthue": None, "thtien": line.amount, "tlckhau": line.discount_rate,
+        "tsuat": RATES[line.rate_label], "tthue": None, "sxep": number, "ttkhac": info,
+        "dvtte": None, "tgia": None, "tthhdtrung": [],
+    }  # fmt: skip
 
 
 def _qrcode(ref: InvoiceRef, total: float) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sandbox.model import FAMILY, InvoiceRef, is_sold
-from sandbox.seeds import item_hash, mix64
+from sandbox.seeds import GOLDEN, MASK64, item_hash, mix64
 
 VN_OFFSET = timedelta(hours=7)
 BLOCK = 40  # at most one replaced/adjusted invoice pair per block of this many invoices
@@ -107,10 +107,9 @@ class FlowLayout:
         late_shares = {} if self.sold else _LATE_SHARE
         self._late_threshold = tuple(late_shares.get(p.kind, 0.0) * 256 for p in partners)
         self._original_threshold = tuple(p.original_share * 256 for p in partners)
-        self._series: dict[tuple[int, int], str] = {}
+        self._numbering: dict[tuple[int, int], tuple[str, int]] = {}
         self._pairs_enabled = self.family == "query"
         self._year_first = self._first_index_per_year()
-        self._start_numbers: dict[tuple[int, int], int] = {}
 
     # -- dates -------------------------------------------------------------------------------
 
@@ -161,16 +160,24 @@ class FlowLayout:
 
     # -- numbers -----------------------------------------------------------------------------
 
-    def _year_start_number(self, year: int, partner: Counterparty) -> int:
-        """How many numbers the series used that year before the first invoice of the period
-        (numbering restarts every January)."""
+    def numbering(self, year: int, partner: Counterparty) -> tuple[str, int]:
+        """The series an invoice of ``year`` carries and how many numbers that series used
+        before the period's first invoice (numbering restarts every January)."""
         cache_key = (year, -1 if self.sold else partner.slot)
-        cached = self._start_numbers.get(cache_key)
+        cached = self._numbering.get(cache_key)
         if cached is None:
-            cached = self._start_numbers[cache_key] = self._compute_start_number(year, partner)
+            cached = self._numbering[cache_key] = (
+                self._series_name(year, partner),
+                self._start_number(year, partner),
+            )
         return cached
 
-    def _compute_start_number(self, year: int, partner: Counterparty) -> int:
+    def _series_name(self, year: int, partner: Counterparty) -> str:
+        letters = self.own_series if self.sold else partner.series
+        uncoded = not self.sold and partner.kind == "uncoded"
+        return f"{'K' if uncoded else 'C'}{year % 100:02d}{letters}"
+
+    def _start_number(self, year: int, partner: Counterparty) -> int:
         new_year = year != self.start.year or self.start == date(year, 1, 1)
         elapsed = (self.start - date(year, 1, 1)).days
         if self.sold:
@@ -183,19 +190,12 @@ class FlowLayout:
             return salt % (partner.gap * 3)
         return salt % partner.scale + elapsed * partner.gap
 
-    def series_of(self, year: int, partner: Counterparty) -> str:
-        slot = -1 if self.sold else partner.slot
-        series = self._series.get((year, slot))
-        if series is None:
-            letters = self.own_series if self.sold else partner.series
-            uncoded = not self.sold and partner.kind == "uncoded"
-            series = f"{'K' if uncoded else 'C'}{year % 100:02d}{letters}"
-            self._series[(year, slot)] = series
-        return series
-
-    def number_of(self, index: int, year: int, partner: Counterparty, digest: int) -> int:
+    def number_of(
+        self, index: int, year: int, base: int, partner: Counterparty, digest: int
+    ) -> int:
+        """Sold: consecutive numbers; bought: the seller's numbers, with gaps for its other
+        buyers, increasing with the index."""
         position = index - self._year_first[year]
-        base = self._year_start_number(year, partner)
         if self.sold:
             return base + position + 1
         return base + position * partner.gap + mix64(digest) % partner.gap + 1
@@ -216,9 +216,10 @@ class FlowLayout:
             if slot is None:
                 return None
             partner = self.partners[slot]
-        if khhdon != self.series_of(year, partner):
+        series, base = self.numbering(year, partner)
+        if khhdon != series:
             return None
-        offset = shdon - 1 - self._year_start_number(year, partner)
+        offset = shdon - 1 - base
         position = offset if self.sold else offset // partner.gap
         index = self._year_first[year] + position
         return index if position >= 0 and index < self.count else None
@@ -252,13 +253,15 @@ class FlowLayout:
         )
 
     def _ref(self, index: int, day: int, pair: Pair | None, now: datetime) -> InvoiceRef:
-        digest = item_hash(self.key, index)
+        digest = mix64((self.key + index * GOLDEN) & MASK64)
         partner = self.partner_of(index, digest, pair)
         issued = self._dates[day]
+        series, base = self.numbering(issued.year, partner)
         tthai = 1
         if pair is not None:
             tthai = pair.tthai if index == pair.successor else self._original_state(pair, now)
         own, other = self.company, partner.mst
+        visible_ms = self._received_ms(digest, partner) + VISIBLE_AFTER_MS
         return InvoiceRef(
             self.company,
             self.flow,
@@ -266,10 +269,10 @@ class FlowLayout:
             own if self.sold else other or "",
             other if self.sold else own,
             _KHMSHDON,
-            self.series_of(issued.year, partner),
-            self.number_of(index, issued.year, partner, digest),
+            series,
+            self.number_of(index, issued.year, base, partner, digest),
             issued,
-            self._visible_at(day, digest, partner),
+            self._midnights[day] + timedelta(milliseconds=visible_ms),
             self._ttxly[partner.slot],
             tthai,
             ((digest >> 32) & 0xFF) < self._original_threshold[partner.slot],
@@ -306,7 +309,10 @@ class FlowLayout:
             if pair is not None and index == pair.original:
                 successor_at = self._successor_visible_at(pair)
             entries.append((self._ref(index, day, pair, _END_OF_TIME), successor_at))
-        entries.sort(key=_entry_order, reverse=True)
+        if self.sold:  # own numbers grow with the index
+            entries.reverse()
+        else:
+            entries.sort(key=_entry_order, reverse=True)
         return tuple(entries)
 
     def refs(
@@ -329,9 +335,7 @@ class FlowLayout:
         return found
 
 
-def _entry_order(entry: DayEntry) -> tuple[date, int, str, str]:
-    return _newest_first(entry[0])
-
-
-def _newest_first(ref: InvoiceRef) -> tuple[date, int, str, str]:
-    return ref.tdlap, ref.shdon, ref.nbmst, ref.khhdon
+def _entry_order(entry: DayEntry) -> tuple[int, str, str]:
+    """Order within one day: number, then seller and series (numbers of sellers may tie)."""
+    ref = entry[0]
+    return ref.shdon, ref.nbmst, ref.khhdon

@@ -7,7 +7,7 @@ import hashlib
 import random
 
 MASK64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
+GOLDEN = 0x9E3779B97F4A7C15
 
 
 def stream_key(*parts: object) -> int:
@@ -18,7 +18,7 @@ def stream_key(*parts: object) -> int:
 
 def mix64(value: int) -> int:
     """SplitMix64 finaliser: a bijective, well-mixed 64-bit hash of ``value``."""
-    value = (value + _GOLDEN) & MASK64
+    value = (value + GOLDEN) & MASK64
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & MASK64
     return value ^ (value >> 31)
@@ -26,7 +26,7 @@ def mix64(value: int) -> int:
 
 def item_hash(key: int, index: int) -> int:
     """The hash of item ``index`` of the stream ``key`` (distinct indices never collide)."""
-    return mix64((key + index * _GOLDEN) & MASK64)
+    return mix64((key + index * GOLDEN) & MASK64)
 
 
 def unit(value: int, salt: int = 0) -> float:

@@ -403,6 +403,18 @@ def test_refs_are_sorted_filtered_and_found_again(dataset: Dataset) -> None:
             assert dataset.truth(company.mst, flow, 2025, 11, now) == [r.key() for r in found]
 
 
+def test_cached_days_equal_refs_built_one_by_one(dataset: Dataset) -> None:
+    for company in dataset.companies()[:2]:
+        for flow in company.flows:
+            layout = dataset._layout(company.mst, flow)
+            for day in range(layout.days):
+                for ref, successor_at in layout.day_entries(day):
+                    assert layout.ref_at(ref.index, LATER) == ref
+                    pair = layout.pair_at(ref.index)
+                    is_original = pair is not None and pair.original == ref.index
+                    assert (successor_at is not None) == is_original
+
+
 def test_find_rejects_what_does_not_exist(dataset: Dataset, refs: list[InvoiceRef]) -> None:
     ref = next(r for r in refs if r.flow == "mua_vao_dien_tu")
     family = FAMILY[ref.flow]
