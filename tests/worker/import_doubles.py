@@ -28,7 +28,6 @@ from workers.imports.models import (
 )
 from workers.imports.refs import issue_date, pack, unpack
 
-SESSION = "session-1"
 WRONG_PASSWORD = "wrong-password"
 
 
@@ -57,8 +56,11 @@ class PortalDouble:
     already_stored: set[str] = field(default_factory=set)
     failing: dict[str, str] = field(default_factory=dict)  # ref -> reason
     invoice_seconds: float = 0.0  # time to "download" one invoice
+    overlap: int = 4  # invoices of one batch "downloaded" at once, like the connector
     gate: asyncio.Event | None = None  # downloads wait for it when set
-    first_wave: int = 0  # the first batches wait (up to 5 s) until this many run at once
+    first_wave: int = 0  # the first downloads wait (up to 5 s) until this many run at once
+    expired: set[str] = field(default_factory=set)  # session ids that downloads refuse
+    sessions: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     batches: list[list[str]] = field(default_factory=list)
     manifests: list[ManifestInput] = field(default_factory=list)
@@ -84,11 +86,12 @@ class PortalDouble:
                 type="UNAUTHENTICATED",
                 non_retryable=True,
             )
-        return SESSION
+        self.sessions.append(f"session-{len(self.sessions) + 1}")
+        return self.sessions[-1]
 
     @activity.defn(name="list_invoices")
     async def list_invoices(self, params: ListInvoicesInput) -> ListInvoicesResult:
-        assert params.session_id == SESSION
+        assert params.session_id == self.sessions[-1]
         self.calls.append("list_invoices")
         listed = self.invoices.get((params.flow, params.year, params.month), [])
         first, last = (
@@ -101,27 +104,35 @@ class PortalDouble:
     @activity.defn(name="fetch_invoice_batch")
     async def fetch_invoice_batch(self, params: FetchBatchInput) -> FetchBatchResult:
         self.calls.append("fetch_invoice_batch")
+        if params.session_id in self.expired:
+            raise ApplicationError(
+                "connector FetchInvoices: UNAUTHENTICATED: session expired",
+                type="SESSION_EXPIRED",
+                non_retryable=True,
+            )
         self.batches.append(list(params.invoices))
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.gate is not None:
-                await self.gate.wait()
-            if len(self.batches) <= self.first_wave:
-                await self._wave_started()
-            outcomes = []
-            for ref in params.invoices:  # one invoice at a time, like the connector
-                await asyncio.sleep(self.invoice_seconds)
-                outcomes.append(self._outcome(ref))
-            return FetchBatchResult(outcomes)
-        finally:
-            self.in_flight -= 1
+        if self.gate is not None:
+            await self.gate.wait()
+        lanes = asyncio.Semaphore(self.overlap)
+        outcomes = await asyncio.gather(*(self._download(ref, lanes) for ref in params.invoices))
+        return FetchBatchResult(list(outcomes))
 
     @activity.defn(name="write_manifest")
     async def write_manifest(self, params: ManifestInput) -> str:
         self.calls.append("write_manifest")
         self.manifests.append(params)
         return f"gdt_invoices/{params.company_tax_code}/manifests/{len(self.manifests)}.json"
+
+    async def _download(self, ref: str, lanes: asyncio.Semaphore) -> InvoiceOutcome:
+        async with lanes:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await self._wave_started()
+                await asyncio.sleep(self.invoice_seconds)
+                return self._outcome(ref)
+            finally:
+                self.in_flight -= 1
 
     async def _wave_started(self) -> None:
         for _ in range(500):

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
-from fake_stubs import FakeConnector, FakeStorage, failed, rate_limited
+from fake_stubs import FakeConnector, FakeStorage, failed, rate_limited, rpc_error
 from import_doubles import make_ref
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
@@ -18,10 +18,10 @@ from temporalio.testing import ActivityEnvironment
 
 from gdtmesh.gdt.v1 import gdt_pb2
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from gdtmesh.runtime.errors import ServiceError, retry_later, status_from_error
+from gdtmesh.runtime.errors import ServiceError, error_info, retry_later, status_from_error
 from gdtmesh.storage.v1 import storage_pb2
 from workers.imports.activities import MAX_STRIKES, ImportActivities, RpcTimeouts
-from workers.imports.errors import NON_RETRYABLE, call_failure
+from workers.imports.errors import NON_RETRYABLE, SESSION_EXPIRED, call_failure
 from workers.imports.models import (
     OUTCOME_ALREADY_STORED,
     OUTCOME_FAILED,
@@ -406,3 +406,16 @@ async def test_the_manifest_reports_every_period_and_failure() -> None:
     with pytest.raises(ApplicationError) as raised:
         await Env().run(activities.write_manifest, params)
     assert not raised.value.non_retryable
+
+
+async def test_an_expired_session_is_told_apart_from_a_refused_login() -> None:
+    expired = ServiceError(
+        grpc.StatusCode.UNAUTHENTICATED, "session expired", [error_info("SESSION_EXPIRED")]
+    )
+    connector = FakeConnector(fetches=[[rpc_error(expired)]])
+    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+
+    with pytest.raises(ApplicationError) as raised:
+        await Env().run(activities.fetch_invoice_batch, batch(refs(1)))
+
+    assert raised.value.type == SESSION_EXPIRED and raised.value.non_retryable

@@ -60,7 +60,7 @@ async def test_a_rate_limited_batch_resumes_where_it_stopped(
     )
     storage = FakeStorage()
     activities = ImportActivities(connector, storage)  # type: ignore[arg-type]
-    params = import_input(max_concurrent=1)  # one batch of four
+    params = import_input(max_concurrent=4)  # one lane: one batch of four
 
     async with Worker(
         temporal_client,

@@ -23,7 +23,7 @@ from workers.imports.models import (
     ImportInput,
     ImportProgress,
 )
-from workers.imports.workflows import MAX_BATCH, InvoiceImportWorkflow, batch_size
+from workers.imports.workflows import MAX_BATCH, DownloadPlan, InvoiceImportWorkflow
 
 SOLD = int(Flow.FLOW_SOLD_ELECTRONIC)
 PURCHASE = int(Flow.FLOW_PURCHASE_ELECTRONIC)
@@ -106,26 +106,50 @@ async def test_import_clips_months_stores_everything_and_writes_the_manifest_las
     assert portal.passwords_seen == ["pw"]
 
 
-@pytest.mark.parametrize(("invoices", "max_concurrent"), [(200, 3), (95, 10), (7, 10)])
+@pytest.mark.parametrize(
+    ("invoices", "max_concurrent", "overlap", "in_flight"),
+    [(400, 10, 4, 8), (95, 10, 1, 10), (7, 10, 1, 7), (200, 3, 4, 3), (60, 12, 4, 12)],
+)
 async def test_batches_keep_at_most_max_concurrent_invoices_in_flight(
-    temporal_client: Client, task_queue: str, invoices: int, max_concurrent: int
+    temporal_client: Client,
+    task_queue: str,
+    invoices: int,
+    max_concurrent: int,
+    overlap: int,
+    in_flight: int,
 ) -> None:
-    size = batch_size(invoices, max_concurrent)
-    lanes = min(max_concurrent, -(-invoices // size))
+    plan = DownloadPlan.for_import(invoices, max_concurrent, overlap)
     portal = PortalDouble(
         invoices={(SOLD, 2025, 5): month_of_refs(2025, 5, invoices)},
-        invoice_seconds=0.002,
-        first_wave=lanes,
+        invoice_seconds=0.001,
+        overlap=overlap,
+        first_wave=in_flight,
     )
     params = spec("2025-05-01", "2025-05-31", [SOLD], max_concurrent=max_concurrent)
+    params.fetch_overlap = overlap
 
     async with running(temporal_client, task_queue, portal, params) as handle:
         result = await handle.result()
 
-    assert all(1 <= len(batch) <= min(size, MAX_BATCH) for batch in portal.batches)
+    assert all(1 <= len(batch) <= min(plan.batch_size, MAX_BATCH) for batch in portal.batches)
     assert sorted(refs_in(portal.batches)) == sorted(month_of_refs(2025, 5, invoices))
-    assert portal.max_in_flight == lanes  # the bound is used, and never exceeded
+    assert portal.max_in_flight == in_flight <= max_concurrent  # used, and never exceeded
     assert result.periods[0].stored == invoices
+
+
+async def test_an_expired_session_is_opened_anew_once_for_all_lanes(
+    temporal_client: Client, task_queue: str
+) -> None:
+    portal = PortalDouble(
+        invoices={(SOLD, 2025, 6): month_of_refs(2025, 6, 40)}, expired={"session-1"}
+    )
+    params = spec("2025-06-01", "2025-06-30", [SOLD], max_concurrent=40)
+
+    async with running(temporal_client, task_queue, portal, params) as handle:
+        result = await handle.result()
+
+    assert portal.sessions == ["session-1", "session-2"]
+    assert result.periods[0].stored == 40
 
 
 async def test_progress_query_reports_phase_and_counters_while_downloading(

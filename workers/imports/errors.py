@@ -4,8 +4,8 @@ A code that no retry can change (bad request, missing thing, wrong password, loc
 unimplemented) is a non-retryable `ApplicationError`; a code that time can change (unavailable,
 deadline, rate limit) is retryable, and a server's `google.rpc.RetryInfo` becomes the next
 retry's delay. Other codes (DATA_LOSS, INTERNAL, UNKNOWN, ABORTED, ...) are retried too: the
-activity's retry policy bounds them. The error type is the gRPC code name, so callers can tell
-cases apart without parsing messages.
+activity's retry policy bounds them. The error type is the gRPC code name (or, for an expired
+connector session, `SESSION_EXPIRED`), so callers tell cases apart without parsing messages.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import grpc
+from google.protobuf import message
 from google.rpc import error_details_pb2, status_pb2
 from temporalio.exceptions import ApplicationError
 
-from gdtmesh.runtime.errors import retry_delay
+from gdtmesh.runtime.errors import error_details
+
+# The connector's ErrorInfo reason (with UNAUTHENTICATED) for a session to open anew.
+SESSION_EXPIRED = "SESSION_EXPIRED"
 
 NON_RETRYABLE = frozenset(
     {
@@ -39,15 +43,18 @@ def call_failure(
     text: str,
     delay: timedelta | None = None,
     *,
+    reason: str = "",
     secrets: Iterable[str] = (),
 ) -> ApplicationError:
-    """The activity error for a failed call; `secrets` are masked out of the message."""
+    """The activity error for a failed call (`reason`: the server's ErrorInfo reason);
+    `secrets` are masked out of the message."""
     for secret in filter(None, secrets):
         text = text.replace(secret, "***")
     non_retryable = code in NON_RETRYABLE
+    expired = code == grpc.StatusCode.UNAUTHENTICATED and reason == SESSION_EXPIRED
     return ApplicationError(
         f"{what}: {code.name}: {text}" if text else f"{what}: {code.name}",
-        type=code.name,
+        type=SESSION_EXPIRED if expired else code.name,
         non_retryable=non_retryable,
         next_retry_delay=None if non_retryable else delay,
     )
@@ -57,21 +64,35 @@ def rpc_failure(
     what: str, error: grpc.aio.AioRpcError, *, secrets: Iterable[str] = ()
 ) -> ApplicationError:
     """The activity error for a failed RPC (the whole call failed)."""
-    return call_failure(
-        what, error.code(), error.details() or "", retry_delay(error), secrets=secrets
-    )
+    delay, reason = _hints(error_details(error))
+    text = error.details() or ""
+    return call_failure(what, error.code(), text, delay, reason=reason, secrets=secrets)
 
 
 def status_failure(what: str, status: status_pb2.Status) -> ApplicationError:
     """The activity error for a per-item `google.rpc.Status` inside a response."""
     code = _BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
-    return call_failure(what, code, status.message, _status_retry_delay(status))
+    delay, reason = _hints(_unpack(status))
+    return call_failure(what, code, status.message, delay, reason=reason)
 
 
-def _status_retry_delay(status: status_pb2.Status) -> timedelta | None:
+def _hints(details: Iterable[message.Message]) -> tuple[timedelta | None, str]:
+    """The RetryInfo delay and the ErrorInfo reason among a status's details."""
+    delay, reason = None, ""
+    for detail in details:
+        if isinstance(detail, error_details_pb2.RetryInfo):
+            delay = detail.retry_delay.ToTimedelta()
+        elif isinstance(detail, error_details_pb2.ErrorInfo):
+            reason = detail.reason
+    return delay, reason
+
+
+def _unpack(status: status_pb2.Status) -> list[message.Message]:
+    unpacked: list[message.Message] = []
     for holder in status.details:
-        if holder.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            holder.Unpack(info)
-            return info.retry_delay.ToTimedelta()
-    return None
+        for kind in (error_details_pb2.RetryInfo, error_details_pb2.ErrorInfo):
+            if holder.Is(kind.DESCRIPTOR):
+                detail = kind()
+                holder.Unpack(detail)
+                unpacked.append(detail)
+    return unpacked

@@ -25,6 +25,9 @@ OUTCOME_ALREADY_STORED = "already_stored"  # an identical copy was in the bucket
 OUTCOME_FAILED = "failed"  # not stored; `reason` says why
 
 DEFAULT_MAX_CONCURRENT_INVOICES = 10
+# How many invoices of one batch the connector downloads at once: its
+# GDTMESH_CONNECTOR_FETCH_CONCURRENCY, whose default this is.
+DEFAULT_FETCH_OVERLAP = 4
 
 
 @dataclass
@@ -40,6 +43,7 @@ class ImportInput:
     flows: list[int]  # gdtmesh.invoice.v1.Flow values, each once
     bucket: str = ""  # empty: the storage service's default bucket
     max_concurrent_invoices: int = DEFAULT_MAX_CONCURRENT_INVOICES
+    fetch_overlap: int = DEFAULT_FETCH_OVERLAP  # invoices of one batch downloaded at once
 
 
 @dataclass

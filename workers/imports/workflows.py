@@ -2,7 +2,8 @@
 
 Open a portal session; discover every requested flow month by month (flows in parallel); download
 in batches with at most `max_concurrent_invoices` invoices of the company in flight; write the
-manifest last. Deterministic: every effect is an activity. History stays small: discovery is one
+manifest last. A session the connector reports expired is opened anew (a few times at most).
+Deterministic: every effect is an activity. History stays small: discovery is one
 activity per flow and month, downloads one per batch of up to 50 invoices, and activities return
 packed refs and outcome codes, never invoice bodies.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 with workflow.unsafe.imports_passed_through():
     from gdtmesh.flows import flow_info
     from workers.imports.activities import ImportActivities
+    from workers.imports.errors import SESSION_EXPIRED
     from workers.imports.models import (
         OUTCOME_ALREADY_STORED,
         OUTCOME_FAILED,
@@ -36,10 +39,12 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_NAME,
         FailedInvoice,
         FetchBatchInput,
+        FetchBatchResult,
         ImportInput,
         ImportProgress,
         InvoiceOutcome,
         ListInvoicesInput,
+        ListInvoicesResult,
         ManifestInput,
         ManifestPeriod,
         OpenSessionInput,
@@ -48,8 +53,10 @@ with workflow.unsafe.imports_passed_through():
     from workers.imports.months import MonthWindow, month_windows
 
 MAX_BATCH = 50  # invoices per download activity
+MAX_SESSION_RENEWALS = 5  # per import
 
 PeriodKey = tuple[int, int, int]  # flow, year, month
+T = TypeVar("T")
 
 # Retries are free in history (only the last attempt is recorded), so the data activities get
 # many; each still has a deadline, and heartbeats catch a stuck one early.
@@ -80,14 +87,27 @@ class Batch:
     periods: list[PeriodKey]
 
 
-def batch_size(total: int, max_concurrent: int) -> int:
-    """Big enough to keep history small, small enough to give every lane work."""
-    return max(1, min(MAX_BATCH, math.ceil(total / max(1, max_concurrent))))
+@dataclass(frozen=True)
+class DownloadPlan:
+    """Lanes run one batch at a time and the connector downloads up to `overlap` invoices of a
+    batch at once, so at most lanes x min(batch_size, overlap) <= max_concurrent are in flight."""
+
+    lanes: int
+    batch_size: int
+
+    @classmethod
+    def for_import(cls, total: int, max_concurrent: int, overlap: int) -> DownloadPlan:
+        max_concurrent, overlap = max(1, max_concurrent), max(1, overlap)
+        per_batch = min(overlap, max_concurrent)
+        lanes = max_concurrent // per_batch
+        # A batch smaller than the overlap is the only way to keep fewer invoices in flight.
+        largest = MAX_BATCH if overlap <= max_concurrent else max_concurrent
+        # Big enough to keep history small, small enough to give every lane work.
+        return cls(lanes, max(1, min(largest, math.ceil(total / lanes))))
 
 
-def plan_batches(found: Mapping[PeriodKey, list[str]], max_concurrent: int) -> list[Batch]:
-    """Split the discovered invoices into batches: per flow, months in order."""
-    size = batch_size(sum(len(refs) for refs in found.values()), max_concurrent)
+def plan_batches(found: Mapping[PeriodKey, list[str]], size: int) -> list[Batch]:
+    """Split the discovered invoices into batches of `size`: per flow, months in order."""
     batches = []
     for flow in sorted({key[0] for key in found}):
         items = [(key, ref) for key in sorted(found) if key[0] == flow for ref in found[key]]
@@ -104,15 +124,18 @@ class InvoiceImportWorkflow:
         self._periods: dict[PeriodKey, PeriodCounts] = {}
         self._failures: dict[PeriodKey, list[FailedInvoice]] = {}
         self._manifest_object = ""
+        self._session_id = ""
+        self._renewals = 0
+        self._session_lock = asyncio.Lock()
 
     @workflow.run
     async def run(self, spec: ImportInput) -> ImportProgress:
         workflow.logger.info("import of %s started", spec.company_tax_code)
-        session_id = await self._open_session(spec)
+        self._session_id = await self._open_session(spec)
         self._phase = PHASE_DISCOVERING
-        found = await self._discover(spec, session_id)
+        found = await self._discover(spec)
         self._phase = PHASE_DOWNLOADING
-        await self._download(spec, session_id, found)
+        await self._download(spec, found)
         self._phase = PHASE_WRITING_MANIFEST
         self._manifest_object = await self._write_manifest(spec)
         self._phase = PHASE_FINISHED
@@ -135,40 +158,62 @@ class InvoiceImportWorkflow:
         except ActivityError as error:
             raise _failed("opening a portal session", error) from None
 
-    async def _discover(self, spec: ImportInput, session_id: str) -> dict[PeriodKey, list[str]]:
+    async def _with_session(self, spec: ImportInput, call: Callable[[str], Awaitable[T]]) -> T:
+        """Run `call(session_id)`; when the connector says the session expired, open a new
+        one (once for all concurrent callers) and run it again."""
+        while True:
+            session_id = self._session_id
+            try:
+                return await call(session_id)
+            except ActivityError as error:
+                if _error_type(error) != SESSION_EXPIRED or self._renewals >= MAX_SESSION_RENEWALS:
+                    raise
+            async with self._session_lock:
+                if self._session_id == session_id:
+                    workflow.logger.info("portal session expired; opening a new one")
+                    self._renewals += 1
+                    self._session_id = await self._open_session(spec)
+
+    async def _discover(self, spec: ImportInput) -> dict[PeriodKey, list[str]]:
         windows = month_windows(
             date.fromisoformat(spec.start_date), date.fromisoformat(spec.end_date)
         )
         found: dict[PeriodKey, list[str]] = {}
         await asyncio.gather(
-            *(self._discover_flow(session_id, flow, windows, found) for flow in spec.flows)
+            *(self._discover_flow(spec, flow, windows, found) for flow in spec.flows)
         )
         return found
 
     async def _discover_flow(
         self,
-        session_id: str,
+        spec: ImportInput,
         flow: int,
         windows: list[MonthWindow],
         found: dict[PeriodKey, list[str]],
     ) -> None:
         for window in windows:
-            request = ListInvoicesInput(
-                session_id,
-                flow,
-                window.year,
-                window.month,
-                window.first_day.isoformat(),
-                window.last_day.isoformat(),
-            )
-            try:
-                listed = await workflow.execute_activity_method(
+
+            def list_month(
+                session_id: str, window: MonthWindow = window
+            ) -> Awaitable[ListInvoicesResult]:
+                request = ListInvoicesInput(
+                    session_id,
+                    flow,
+                    window.year,
+                    window.month,
+                    window.first_day.isoformat(),
+                    window.last_day.isoformat(),
+                )
+                return workflow.execute_activity_method(
                     ImportActivities.list_invoices,
                     request,
                     start_to_close_timeout=_DATA_TIMEOUT,
                     heartbeat_timeout=_HEARTBEAT_TIMEOUT,
                     retry_policy=_DATA_RETRY,
                 )
+
+            try:
+                listed = await self._with_session(spec, list_month)
             except ActivityError as error:
                 what = f"listing {flow_info(flow).code} {window.year}-{window.month:02d}"  # type: ignore[arg-type]
                 raise _failed(what, error) from None
@@ -182,33 +227,33 @@ class InvoiceImportWorkflow:
             )
             found[key] = listed.invoices
 
-    async def _download(
-        self, spec: ImportInput, session_id: str, found: dict[PeriodKey, list[str]]
-    ) -> None:
-        """Run the batches on at most `max_concurrent_invoices` lanes: each lane runs one batch
-        at a time and a batch downloads one invoice at a time."""
-        queue = deque(plan_batches(found, spec.max_concurrent_invoices))
+    async def _download(self, spec: ImportInput, found: dict[PeriodKey, list[str]]) -> None:
+        """Run the batches on the plan's lanes, each lane one batch at a time."""
+        total = sum(len(refs) for refs in found.values())
+        plan = DownloadPlan.for_import(total, spec.max_concurrent_invoices, spec.fetch_overlap)
+        queue = deque(plan_batches(found, plan.batch_size))
 
         async def lane() -> None:
             while queue:
-                await self._fetch(spec, session_id, queue.popleft())
+                await self._fetch(spec, queue.popleft())
 
-        lanes = min(spec.max_concurrent_invoices, len(queue))
-        await asyncio.gather(*(lane() for _ in range(lanes)))
+        await asyncio.gather(*(lane() for _ in range(min(plan.lanes, len(queue)))))
 
-    async def _fetch(self, spec: ImportInput, session_id: str, batch: Batch) -> None:
-        request = FetchBatchInput(
-            session_id, spec.company_tax_code, spec.bucket, batch.flow, batch.invoices
-        )
-        try:
-            result = await workflow.execute_activity_method(
+    async def _fetch(self, spec: ImportInput, batch: Batch) -> None:
+        def fetch(session_id: str) -> Awaitable[FetchBatchResult]:
+            request = FetchBatchInput(
+                session_id, spec.company_tax_code, spec.bucket, batch.flow, batch.invoices
+            )
+            return workflow.execute_activity_method(
                 ImportActivities.fetch_invoice_batch,
                 request,
                 start_to_close_timeout=_DATA_TIMEOUT,
                 heartbeat_timeout=_HEARTBEAT_TIMEOUT,
                 retry_policy=_DATA_RETRY,
             )
-            outcomes = result.outcomes
+
+        try:
+            outcomes = (await self._with_session(spec, fetch)).outcomes
         except ActivityError as error:
             if error.retry_state not in _GAVE_UP:
                 raise _failed("downloading invoices", error) from None
@@ -257,6 +302,11 @@ class InvoiceImportWorkflow:
             )
         except ActivityError as error:
             raise _failed("writing the manifest", error) from None
+
+
+def _error_type(error: ActivityError) -> str | None:
+    cause = error.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
 
 
 def _cause(error: ActivityError) -> str:
