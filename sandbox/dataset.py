@@ -373,7 +373,6 @@ class Dataset:
             sold=is_sold(flow),
             seller=seller,
             buyer=buyer,
-            walk_in=partner.kind == "walkin",
             digest=digest,
             timing=timing,
             original=original,

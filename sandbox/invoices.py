@@ -65,7 +65,6 @@ class InvoiceContext:
     sold: bool
     seller: Issuer
     buyer: Party
-    walk_in: bool  # cash-register buyer without a tax code
     digest: int
     timing: Timing
     original: InvoiceRef | None  # for a replacement/adjustment: the invoice it corrects
@@ -283,7 +282,12 @@ def _header_info(
     elif style == "hilo":
         extra["cttkhac"] = [
             _info("SearchKey", "string", f"{rng.getrandbits(128):032x}"),
-            _info("Fkey", "string", f"{ctx.ref.khhdon[1:3]}{_code(rng, 13).lower()}"),
+            # year and series letters, then a random tail, as that software writes it
+            _info(
+                "Fkey",
+                "string",
+                f"{ctx.ref.khhdon[1:3]}{ctx.ref.khhdon[4:]}{_code(rng, 11).lower()}",
+            ),
             _info("MappingKey", "string", str(ctx.ref.shdon)),
             _info("VATAmount", "string", _num(totals["tgtthue"])),
             _info("GrossValue", "string", _num(totals["tgtcthue"])),
@@ -410,7 +414,6 @@ def _parties(ctx: InvoiceContext) -> Json:
         "nmdchi": buyer.address,
     }
     if ctx.family == "sco-query":
-        fields["nmtnmua"] = buyer.name if ctx.walk_in else None
         return fields
     style = ctx.seller.provider.style
     fields.update(

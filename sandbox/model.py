@@ -81,4 +81,6 @@ class DatasetSpec:
     invoices_per_company: int = 400  # across all flows and months
     months: int = 3  # whole calendar months ending with the month of `today`
     today: date | None = None  # None = today in Vietnam (UTC+7)
-    demo: bool = True  # demo: fixed readable companies (+ one locked account)
+    # demo: fixed readable accounts (3 active + 1 locked) that count towards `companies`;
+    # more generated accounts are added when `companies` is larger than 3.
+    demo: bool = True
