@@ -103,6 +103,7 @@ class ConnectorServicer(gdt_pb2_grpc.ConnectorServiceServicer):
     ) -> list[WantedInvoice]:
         if not 1 <= len(invoices) <= self._max_batch:
             problems["invoices"] = f"must hold 1 to {self._max_batch} invoices"
+            return []
         wanted = []
         for index, summary in enumerate(invoices):
             key = summary.key

@@ -261,3 +261,13 @@ def test_issue_dates_are_vietnam_days() -> None:
     summary = summary_of(row)
     assert summary.issue_date == date(2025, 9, 22)
     assert not summary.has_original
+
+
+async def test_a_batch_over_the_limit_is_refused_whole(
+    start_connector: StartConnector, portal: RunningSandbox
+) -> None:
+    connector = await start_connector(portal.url, connector_fetch_max_batch=2)
+    bad = invoice_pb2.InvoiceSummary(key=invoice_pb2.InvoiceKey(seller_tax_code="x"))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await connector.fetch("s", invoice_pb2.FLOW_SOLD_ELECTRONIC, [bad] * 3)
+    assert violations(raised.value) == {"invoices": "must hold 1 to 2 invoices"}
