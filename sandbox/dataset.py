@@ -139,7 +139,7 @@ class Dataset:
         self._own_issuer = _bounded_cache(1024, self._build_own_issuer)
         self._partner_party = _bounded_cache(8192, self._build_partner_party)
         self._detail = _bounded_cache(1024, self._build_detail)
-        self._day = _bounded_cache(4096, self._build_day)
+        self._day = _bounded_cache(2048, self._build_day)
 
     # -- accounts ----------------------------------------------------------------------------
 
