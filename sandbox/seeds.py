@@ -29,11 +29,6 @@ def item_hash(key: int, index: int) -> int:
     return mix64((key + index * GOLDEN) & MASK64)
 
 
-def unit(value: int, salt: int = 0) -> float:
-    """A uniform float in [0, 1) derived from a hash and a salt."""
-    return mix64(value ^ salt) / 18446744073709551616.0
-
-
 def rng_for(*parts: object) -> random.Random:
     """A full random generator for one named thing (slower; for detail-level content)."""
     return random.Random(stream_key(*parts))
