@@ -1,0 +1,38 @@
+"""The gateway's settings, from GDTMESH_* environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gdtmesh.runtime.codec import parse_keys
+from gdtmesh.runtime.config import Secret, check_listen_address
+from services.gateway.auth import parse_api_keys
+from services.gateway.invoice_import import check_bucket_name
+from workers.config import check_target
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    codec_keys: Secret  # GDTMESH_CODEC_KEYS: `id:base64key,...`, the worker's keys
+    api_keys: Secret  # GDTMESH_API_KEYS: `tenant:key,tenant2:key2` (a tenant may have several)
+    gateway_listen: str = "127.0.0.1:50051"
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "gdtmesh-imports"
+    default_bucket: str = ""  # empty: the storage service's own default bucket
+    # The connector's per-batch download overlap (the same variable the connector reads): imports
+    # plan their batches with it to keep `max_concurrent_invoices` a true bound.
+    connector_fetch_concurrency: int = 4
+    gateway_shutdown_grace_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        parse_keys(self.codec_keys.reveal())
+        parse_api_keys(self.api_keys.reveal())
+        check_listen_address("GDTMESH_GATEWAY_LISTEN", self.gateway_listen)
+        check_target("GDTMESH_TEMPORAL_ADDRESS", self.temporal_address)
+        if not self.task_queue:
+            raise ValueError("GDTMESH_TASK_QUEUE must not be empty")
+        if self.default_bucket and (problem := check_bucket_name(self.default_bucket)):
+            raise ValueError(f"GDTMESH_DEFAULT_BUCKET: {problem}")
+        if self.connector_fetch_concurrency < 1:
+            raise ValueError("GDTMESH_CONNECTOR_FETCH_CONCURRENCY must be at least 1")

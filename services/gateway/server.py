@@ -1,0 +1,61 @@
+"""The gateway process: `start(config)` in-process (tests, the mesh), `main()` for
+`python -m services.gateway` (or `gdtmesh serve gateway`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+import structlog
+from temporalio.client import Client
+
+from gdtmesh.gateway.v1 import gateway_pb2_grpc
+from gdtmesh.runtime.codec import parse_keys
+from gdtmesh.runtime.config import load
+from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grpc_service
+from gdtmesh.runtime.process import run_process
+from gdtmesh.runtime.temporal import connect_temporal
+from services.gateway.auth import ApiKeyInterceptor, ApiKeys, parse_api_keys
+from services.gateway.config import GatewayConfig
+from services.gateway.invoice_import import InvoiceImportKind
+from services.gateway.servicer import SERVICE_NAME, TaskServicer
+from services.gateway.tasks import TaskKind, Tasks
+
+log = structlog.get_logger(__name__)
+
+
+def task_kinds(config: GatewayConfig) -> list[TaskKind]:
+    """Every kind of task the gateway offers (one per `StartTaskRequest.task` member)."""
+    return [InvoiceImportKind(config.default_bucket, config.connector_fetch_concurrency)]
+
+
+async def connect(config: GatewayConfig) -> Client:
+    keys = parse_keys(config.codec_keys.reveal())
+    try:
+        return await connect_temporal(config.temporal_address, config.temporal_namespace, keys)
+    except RuntimeError as error:
+        raise OSError(f"cannot reach Temporal at {config.temporal_address}: {error}") from None
+
+
+async def start(config: GatewayConfig, client: Client | None = None) -> GrpcService:
+    """Start the gateway; `client` defaults to a new connection to the configured Temporal."""
+    tasks = Tasks(client or await connect(config), config.task_queue, task_kinds(config))
+    keys = ApiKeys(parse_api_keys(config.api_keys.reveal()))
+
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        gateway_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks), server)
+        return [SERVICE_NAME]
+
+    return await start_grpc_service(
+        config.gateway_listen, register, extra_interceptors=[ApiKeyInterceptor(keys)]
+    )
+
+
+async def serve(config: GatewayConfig) -> None:
+    service = await start(config)
+    log.info("gateway listening", port=service.port, task_queue=config.task_queue)
+    await run_until_signal(service, config.gateway_shutdown_grace_seconds)
+
+
+def main() -> int:
+    return run_process("gateway", lambda: serve(load(GatewayConfig, "GDTMESH_")))
