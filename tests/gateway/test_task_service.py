@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import grpc
 import pytest
-from conftest import DEFAULT_BUCKET, KEY_A, KEY_B, Gateway, auth, fresh_company
+from gateway_support import DEFAULT_BUCKET, KEY_A, KEY_B, Gateway, auth, fresh_company
 from google.rpc import error_details_pb2
 from google.type import date_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -253,4 +253,3 @@ async def test_a_failed_import_says_why_and_can_be_started_again(gateway: Gatewa
     assert failed.invoice_import.phase == pb.IMPORT_PHASE_OPENING_SESSION
     again = await gateway.stub.StartTask(request, metadata=auth())
     assert again.task.task_id == started.task.task_id and not again.already_exists
-
