@@ -419,3 +419,18 @@ async def test_an_expired_session_is_told_apart_from_a_refused_login() -> None:
         await Env().run(activities.fetch_invoice_batch, batch(refs(1)))
 
     assert raised.value.type == SESSION_EXPIRED and raised.value.non_retryable
+
+
+async def test_only_the_clipped_side_of_a_month_filters_by_issue_date() -> None:
+    odd = make_ref(dt.date(2025, 2, 28), 1)  # listed for March by the portal
+    inside = make_ref(dt.date(2025, 3, 5), 2)
+    after = make_ref(dt.date(2025, 3, 20), 3)
+    page = gdt_pb2.ListInvoicesResponse(invoices=[unpack(r) for r in (odd, inside, after)])
+    activities = ImportActivities(FakeConnector(pages=[page]), FakeStorage())  # type: ignore[arg-type]
+
+    result = await Env().run(
+        activities.list_invoices,
+        ListInvoicesInput("s-1", SOLD, 2025, 3, "2025-03-01", "2025-03-10"),
+    )
+
+    assert result.invoices == [odd, inside]  # the month's start is not clipped: trust the portal

@@ -134,10 +134,7 @@ class ImportActivities:
             flow=params.flow,  # type: ignore[arg-type]
             month=YearMonth(year=params.year, month=params.month),
         )
-        first, last = (
-            dt.date.fromisoformat(params.first_day),
-            dt.date.fromisoformat(params.last_day),
-        )
+        within = _window_test(params)
         seen: set[str] = set()
         kept: list[str] = []
         portal_total = 0
@@ -149,7 +146,7 @@ class ImportActivities:
                     ref = _pack_listed(summary)
                     if key_of(ref) not in seen:
                         seen.add(key_of(ref))
-                        if first <= issue_date(summary) <= last:
+                        if within(issue_date(summary)):
                             kept.append(ref)
                 activity.heartbeat(len(seen))
         except grpc.aio.AioRpcError as error:
@@ -285,6 +282,15 @@ def write_outcome(
     return InvoiceOutcome(
         OUTCOME_STORED if written else OUTCOME_ALREADY_STORED, without_original=without_original
     )
+
+
+def _window_test(params: ListInvoicesInput) -> Callable[[dt.date], bool]:
+    """Whether an issue date belongs to the window. Only a side the range clips is checked: on
+    the others the portal's month query is the authority (nothing listed is dropped)."""
+    first, last = dt.date.fromisoformat(params.first_day), dt.date.fromisoformat(params.last_day)
+    clipped_start = first.day != 1
+    clipped_end = (last + dt.timedelta(days=1)).month == last.month
+    return lambda day: (not clipped_start or day >= first) and (not clipped_end or day <= last)
 
 
 def _pack_listed(summary: InvoiceSummary) -> str:
