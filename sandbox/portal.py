@@ -81,7 +81,9 @@ class Portal:
 
     def now(self) -> datetime:
         """The sandbox clock that decides which invoices are visible (shiftable for tests)."""
-        return datetime.now(UTC) + timedelta(seconds=self.config.time_offset_s)
+        frozen = self.config.clock_frozen_at
+        base = datetime.fromisoformat(frozen) if frozen else datetime.now(UTC)
+        return base + timedelta(seconds=self.config.time_offset_s)
 
     def is_locked(self, mst: str) -> bool:
         company = self.dataset.company(mst)

@@ -11,6 +11,7 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sandbox.dataset import DatasetSpec
@@ -78,6 +79,9 @@ class PortalConfig:
     hang_max_s: float = 600.0
     # Shifts the sandbox clock that decides which (late) invoices are visible.
     time_offset_s: float = 0.0
+    # When set (ISO 8601 instant), that clock stands still there: no invoice appears while a
+    # test or the demo compares the bucket with the truth. The real portal's never does.
+    clock_frozen_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -134,6 +138,18 @@ def _any_number(name: str, value: Any, _config: PortalConfig) -> float:
 
 def _optional_rate(name: str, value: Any, config: PortalConfig) -> float | None:
     return None if value is None else _positive(name, value, config)
+
+
+def _instant(name: str, value: Any, _config: PortalConfig) -> str | None:
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{name}: must be an ISO 8601 instant or null, got {value!r}") from None
+    if instant.tzinfo is None:
+        raise ConfigError(f"{name}: must carry a time zone, e.g. 2026-11-25T03:00:00+00:00")
+    return instant.isoformat()
 
 
 def _flag(name: str, value: Any, _config: PortalConfig) -> bool:
@@ -209,6 +225,7 @@ _FIELD_PARSERS = {
     "faults": _faults,
     "hang_max_s": _positive,
     "time_offset_s": _any_number,
+    "clock_frozen_at": _instant,
 }
 
 

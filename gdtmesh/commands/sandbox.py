@@ -18,7 +18,7 @@ import json
 import signal
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="backoff a 429 demands without Retry-After (15)",
     )
     limits.add_argument("--storm", type=float, metavar="S", help="answer everything 429 for S s")
+
+    data.add_argument(
+        "--freeze-clock",
+        action="store_true",
+        help="stop the clock that decides which invoices are visible at start-up, so the truth "
+        "cannot change under a running comparison (the demo and the end-to-end tests use it)",
+    )
 
     faults = parser.add_argument_group("faults (probabilities per request, every endpoint)")
     faults.add_argument("--latency-scale", type=float, metavar="X", help="0 = no latency (1)")
@@ -150,6 +157,8 @@ def _patch_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     for flag, (name, value) in switches.items():
         if getattr(args, flag):
             patch[name] = value
+    if args.freeze_clock:
+        patch["clock_frozen_at"] = datetime.now(UTC).isoformat()
     fault_flags = {
         "error_rate": "error_5xx",
         "hang_rate": "hang",

@@ -7,9 +7,11 @@ queue's pollers for the worker), and everything is stopped in reverse order.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -61,6 +63,8 @@ class Mesh:
     api_key: str
     codec_keys: str
     bucket: str = DEFAULT_BUCKET
+    # Seals the portal passwords the connector keeps in Redis; shared by every replica.
+    connector_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
     processes: list[ManagedProcess] = field(default_factory=list)
 
     def endpoints(self) -> dict[str, str]:
@@ -100,6 +104,7 @@ class Mesh:
             "GDTMESH_GATEWAY_LISTEN": f"{HOST}:{p.gateway}",
             "GDTMESH_CONNECTOR_LISTEN": f"{HOST}:{p.connector}",
             "GDTMESH_CONNECTOR_ADDRESS": f"{HOST}:{p.connector}",
+            "GDTMESH_CONNECTOR_SECRET_KEY": self.connector_key,
             "GDTMESH_STORAGE_LISTEN": f"{HOST}:{p.storage}",
             "GDTMESH_STORAGE_ADDRESS": f"{HOST}:{p.storage}",
             "GDTMESH_PORTAL_BASE_URL": f"http://{HOST}:{p.sandbox}",
@@ -167,7 +172,9 @@ def start_mesh(
 
 
 def _start_sandbox(port: int, args: Sequence[str], logs: Path) -> ManagedProcess:
+    # A frozen clock: invoices that "arrive" during an import would make exact checks flaky.
     argv = [sys.executable, "-m", "gdtmesh.cli", "sandbox", "--host", HOST, "--port", str(port)]
+    argv += ["--freeze-clock"]
 
     def ready() -> bool:
         try:

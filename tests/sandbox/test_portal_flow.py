@@ -4,8 +4,10 @@ invoices the sandbox's ground truth lists."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -192,3 +194,23 @@ async def _post_config(
     async with session.post(f"{portal.url}/_sandbox/config", json=patch) as response:
         assert response.status == 200, await response.text()
         return await response.json()
+
+
+async def test_a_frozen_clock_stands_still_and_bad_instants_are_refused(
+    start_portal: Any, session: aiohttp.ClientSession
+) -> None:
+    portal = await start_portal()
+    frozen = "2026-11-20T10:00:00+00:00"
+    shown = await _post_config(session, portal, {"clock_frozen_at": frozen})
+    assert shown["clock_frozen_at"] == frozen
+    first = portal.portal.now()
+    await asyncio.sleep(0.01)
+    assert portal.portal.now() == first == datetime.fromisoformat(frozen)
+    for bad in ("yesterday", "2026-11-20T10:00:00"):  # not an instant / no time zone
+        async with session.post(
+            f"{portal.url}/_sandbox/config", json={"clock_frozen_at": bad}
+        ) as response:
+            assert response.status == 400
+            assert "clock_frozen_at" in await response.text()
+    await _post_config(session, portal, {"clock_frozen_at": None})
+    assert portal.portal.now() > first

@@ -1,0 +1,135 @@
+"""deploy/compose/compose.yaml stays valid and in step with the services and the embedded mesh:
+every variable a service reads is set (and nothing it does not read), every address points at a
+service and port that exist, and the names are the ones `gdtmesh up` uses."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from gdtmesh.mesh.launcher import Mesh, MeshPorts
+from gdtmesh.runtime.codec import new_key_spec
+from gdtmesh.runtime.config import load
+from services.gateway.config import GatewayConfig
+from services.gdt_connector.config import ConnectorConfig
+from services.storage.config import StorageConfig
+from workers.config import WorkerConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "deploy" / "compose" / "compose.yaml"
+CONFIGS: dict[str, type] = {
+    "gateway": GatewayConfig,
+    "connector": ConnectorConfig,
+    "storage": StorageConfig,
+    "worker": WorkerConfig,
+}
+SECRETS = {
+    "GDTMESH_CODEC_KEYS": new_key_spec(),
+    "GDTMESH_CONNECTOR_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
+    "GDTMESH_API_KEYS": "demo:compose-test-key",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    binary = Path(sys.executable).parent / "docker-compose"
+    result = subprocess.run(
+        [str(binary), "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **SECRETS},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout)["services"])
+
+
+def env_names(config_class: type) -> set[str]:
+    return {f"GDTMESH_{field.name.upper()}" for field in dataclasses.fields(config_class)}
+
+
+def required_names(config_class: type) -> set[str]:
+    return {
+        f"GDTMESH_{field.name.upper()}"
+        for field in dataclasses.fields(config_class)
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    }
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in (service.get("environment") or {}).items()}
+
+
+def gdtmesh_vars(service: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in environment(service).items() if k.startswith("GDTMESH_")}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_each_service_gets_exactly_what_it_reads(compose: dict[str, Any], name: str) -> None:
+    config_class = CONFIGS[name]
+    given = gdtmesh_vars(compose[name])
+    shared = {"GDTMESH_LOG_LEVEL"}  # read by the shared bootstrap, not the service config
+    assert required_names(config_class) <= given.keys()
+    assert given.keys() - shared <= env_names(config_class), "variables nobody reads"
+    load(config_class, environ=given)  # the values pass the service's own validation
+
+
+def test_names_match_the_embedded_mesh(compose: dict[str, Any]) -> None:
+    embedded = Mesh(MeshPorts(), Path("."), api_key="k", codec_keys="c").service_env().keys()
+    for name in CONFIGS:
+        ours = {k for k in environment(compose[name]) if not k.startswith("OTEL_")}
+        assert ours <= set(embedded), name
+
+
+def _listen_port(compose: dict[str, Any], service: str) -> int:
+    [listen] = [v for k, v in gdtmesh_vars(compose[service]).items() if k.endswith("_LISTEN")]
+    return int(listen.rpartition(":")[2])
+
+
+def _flag(command: list[str], flag: str) -> int:
+    return int(command[command.index(flag) + 1])
+
+
+def test_addresses_line_up(compose: dict[str, Any]) -> None:
+    for name in CONFIGS:
+        for key, value in gdtmesh_vars(compose[name]).items():
+            if key.endswith("_ADDRESS"):
+                host, _, port = value.rpartition(":")
+                assert host in compose, f"{name}.{key} points at unknown service {host}"
+                if host in CONFIGS:
+                    assert int(port) == _listen_port(compose, host), f"{name}.{key}"
+        if name != "worker":
+            health = compose[name]["healthcheck"]["test"]
+            assert health[-1].endswith(f":{_listen_port(compose, name)}"), name
+
+    emulator = urlsplit(environment(compose["storage"])["STORAGE_EMULATOR_HOST"])
+    assert emulator.hostname == "fake-gcs"
+    assert emulator.port == _flag(compose["fake-gcs"]["command"], "-port")
+
+    portal = urlsplit(gdtmesh_vars(compose["connector"])["GDTMESH_PORTAL_BASE_URL"])
+    assert portal.hostname == "sandbox"
+    assert portal.port == _flag(compose["sandbox"]["command"], "--port")
+
+    for name in CONFIGS:
+        otlp = urlsplit(environment(compose[name])["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert otlp.hostname == "jaeger" and otlp.port == 4317
+
+
+def test_workers_scale_and_everything_waits_for_health(compose: dict[str, Any]) -> None:
+    worker = compose["worker"]
+    assert "container_name" not in worker and not worker.get("ports")
+    for name, service in compose.items():
+        for dependency in (service.get("depends_on") or {}).values():
+            assert dependency["condition"] == "service_healthy", name
+        image = service.get("image", "")
+        assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image tag"
