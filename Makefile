@@ -25,7 +25,7 @@ $(SYNCED): $(UV) pyproject.toml uv.lock
 env: $(SYNCED)
 
 run: $(SYNCED) ## the whole mesh on loopback and a demo import of the sandbox companies
-	$(BIN)/gdtmesh up --demo
+	$(BIN)/gdtmesh up --demo --endpoints-file mesh.json
 
 test: $(SYNCED) ## the whole suite; every server is started by the tests themselves
 	$(BIN)/pytest -q

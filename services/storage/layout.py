@@ -27,9 +27,9 @@ ROOT = "gdt_invoices"
 SERIES = re.compile(r"[CK][0-9]{2}[A-Z0-9]{3}")
 MAX_NUMBER = 10**12 - 1  # TT78 numbers have at most 8 digits; leave room, stay bounded
 MIN_YEAR, MAX_YEAR = 2000, 2099
-# Task ids: letters, digits, '_', '-', ':'. No '.', so "{id}.v2.json" can never be another
-# import's manifest name.
-IMPORT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:-]{0,127}")
+# Task ids: letters, digits, '_', '-', ':', '+' (the gateway joins flow codes with '+'). No '.',
+# so "{id}.v2.json" can never be another import's manifest name.
+IMPORT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:+-]{0,127}")
 CONTENT_TYPES = {"json": "application/json", "xml": "application/xml"}
 
 _VERSION = r"(?:\.v(?P<version>[2-9]|[1-9][0-9]{1,5}))?"
@@ -153,7 +153,8 @@ def month_problem(month: invoice_pb2.YearMonth) -> str | None:
 def import_id_problem(value: str) -> str | None:
     if IMPORT_ID.fullmatch(value):
         return None
-    return f"must be 1-128 of A-Z, a-z, 0-9, '_', '-', ':' (no '.' or '/'), got {_shown(value)}"
+    allowed = "A-Z, a-z, 0-9, '_', '-', ':', '+' (no '.' or '/')"
+    return f"must be 1-128 of {allowed}, got {_shown(value)}"
 
 
 def key_problems(key: invoice_pb2.InvoiceKey, field: str) -> dict[str, str]:

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from gdtmesh.client import GatewayClient
 from gdtmesh.gateway.v1 import gateway_pb2
+from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.mesh import demo
 from gdtmesh.mesh.launcher import Mesh, MeshPorts, start_mesh
 from gdtmesh.mesh.servers import temporal_binary
@@ -91,3 +93,25 @@ class _Quiet:
 
     def isatty(self) -> bool:
         return False
+
+
+def test_import_of_some_flows_for_part_of_a_month(mesh: Mesh) -> None:
+    endpoints = mesh.endpoints()
+    company = next(
+        c for c in get_json(f"{endpoints['sandbox']}/_sandbox/companies") if not c["locked"]
+    )
+    _, end = demo.sandbox_range(endpoints["sandbox"])
+    start = end.replace(day=1)
+    flows = [Flow.FLOW_SOLD_ELECTRONIC, Flow.FLOW_PURCHASE_ELECTRONIC]
+
+    async def run() -> gateway_pb2.Task:
+        async with GatewayClient(endpoints["gateway"], endpoints["api_key"]) as client:
+            started = await client.start_import(
+                company["mst"], company["password"], start, end, flows
+            )
+            return await client.wait(started.task.task_id)
+
+    task = asyncio.run(asyncio.wait_for(run(), timeout=300))
+    assert task.status == gateway_pb2.TASK_STATUS_SUCCEEDED, task.failure_message
+    assert "+" in task.task_id and task.invoice_import.manifest_object
+    assert [f.flow for f in task.invoice_import.flows] == flows

@@ -132,11 +132,18 @@ async def test_the_manifest_is_written_after_the_folders_are_listed(harness: Har
     await harness.write(write_request(1))
     await write_manifest(harness, manifest_request(import_id="imp-a"))
     stored = await write_manifest(harness, manifest_request(import_id="imp-b"))
+    # The gateway's task ids, flow codes joined by '+', are valid import ids.
+    task_id = "demo:invoice-import:0106843521:20261001-20261031:ban_ra_dien_tu+mua_vao_dien_tu"
+    await write_manifest(harness, manifest_request(import_id=task_id))
 
     document = json.loads(await harness.store.read(harness.bucket, stored.name))
     names = [item["name"] for period in document["periods"] for item in period["objects"]]
     assert names == [FOLDER + "1-K25TEK-1.json", FOLDER + "1-K25TEK-1.xml"]
-    assert await harness.names(MANIFESTS) == [MANIFESTS + "imp-a.json", MANIFESTS + "imp-b.json"]
+    assert await harness.names(MANIFESTS) == [
+        MANIFESTS + f"{task_id}.json",
+        MANIFESTS + "imp-a.json",
+        MANIFESTS + "imp-b.json",
+    ]
 
 
 @pytest.mark.parametrize(
