@@ -18,6 +18,7 @@ from gdtmesh.gdt.v1.gdt_pb2_grpc import ConnectorServiceStub
 from gdtmesh.runtime.codec import parse_keys
 from gdtmesh.runtime.config import load
 from gdtmesh.runtime.grpc_client import open_channel
+from gdtmesh.runtime.metrics import metrics_listen
 from gdtmesh.runtime.process import run_process
 from gdtmesh.runtime.temporal import connect_temporal
 from gdtmesh.storage.v1.storage_pb2_grpc import StorageServiceStub
@@ -45,7 +46,10 @@ def build_worker(client: Client, config: WorkerConfig, activities: ImportActivit
 async def connect(config: WorkerConfig) -> Client:
     try:
         return await connect_temporal(
-            config.temporal_address, config.temporal_namespace, parse_keys(config.codec_keys)
+            config.temporal_address,
+            config.temporal_namespace,
+            parse_keys(config.codec_keys),
+            metrics_listen=metrics_listen(),  # Temporal's SDK metrics are the worker's metrics
         )
     except RuntimeError as error:
         raise OSError(f"cannot reach Temporal at {config.temporal_address}: {error}") from None
@@ -77,4 +81,6 @@ async def serve(config: WorkerConfig) -> None:
 
 
 def main() -> int:
-    return run_process("worker", lambda: serve(load(WorkerConfig, "GDTMESH_")))
+    return run_process(
+        "worker", lambda: serve(load(WorkerConfig, "GDTMESH_")), metrics_endpoint=False
+    )

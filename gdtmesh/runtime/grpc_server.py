@@ -1,23 +1,129 @@
-"""The gRPC server every gdtmesh service runs: grpc.aio with health, reflection, tracing, error
-mapping and graceful shutdown (SIGTERM -> health NOT_SERVING -> `server.stop(grace)`)."""
+"""The gRPC server every gdtmesh service runs: grpc.aio with health, reflection, tracing, RPC
+metrics, the work context of each request, error mapping and graceful shutdown (SIGTERM ->
+health NOT_SERVING -> `server.stop(grace)`)."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from gdtmesh.runtime.errors import ServiceError
+from gdtmesh.runtime.metrics import RPC_HANDLED, RPC_SECONDS, RPC_STARTED
+from gdtmesh.runtime.telemetry import WorkValue, flow_code, propagated_fields, work_context
 
 log = structlog.get_logger(__name__)
+
+
+class ObservingInterceptor(grpc.aio.ServerInterceptor):
+    """Per RPC: the work context (what the caller sent as baggage plus what the request says:
+    `request_work_fields`) for its logs and spans, and the go-grpc-prometheus metrics. Sits
+    outside every other interceptor but tracing, so refused calls are counted too."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        service, _, method = details.method.strip("/").rpartition("/")
+        if handler.unary_unary:
+            inner = handler.unary_unary
+            labels = ("unary", service, method)
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with _observed(labels, request, context):
+                    return await inner(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+            stream_labels = ("server_stream", service, method)
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                with _observed(stream_labels, request, context):
+                    async for item in inner_stream(request, context):
+                        yield item
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
+@contextmanager
+def _observed(
+    labels: tuple[str, str, str], request: Any, context: grpc.aio.ServicerContext
+) -> Iterator[None]:
+    RPC_STARTED.labels(*labels).inc()
+    started = time.perf_counter()
+    code = grpc.StatusCode.OK
+    try:
+        with work_context(**{**propagated_fields(), **request_work_fields(request)}):
+            yield
+        code = context.code() or grpc.StatusCode.OK
+    except ServiceError as error:
+        code = error.code
+        raise
+    except (grpc.aio.AbortError, grpc.aio.UsageError):
+        code = context.code() or grpc.StatusCode.UNKNOWN
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        code = grpc.StatusCode.CANCELLED
+        raise
+    except Exception:
+        code = grpc.StatusCode.INTERNAL
+        raise
+    finally:
+        RPC_HANDLED.labels(*labels, code.name).inc()
+        RPC_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+
+
+def request_work_fields(request: Any) -> dict[str, WorkValue]:
+    """What a request is about, from fields named by convention anywhere in its top level or
+    one message below (e.g. `invoice_import.company_tax_code`): `company_tax_code`, `task_id`
+    / `import_id`, `flow`, `month` (a YearMonth) and the size of an `invoices` batch. Only
+    these names are read, so no credential can end up in a log or a span."""
+    if not isinstance(request, Message):
+        return {}
+    fields: dict[str, WorkValue] = {}
+    for message in (request, *_sub_messages(request)):
+        for descriptor, value in message.ListFields():
+            name = descriptor.name
+            if name == "company_tax_code":
+                fields["company"] = value
+            elif name in ("task_id", "import_id"):
+                fields["task_id"] = value
+            elif name == "flow" and isinstance(value, int):
+                fields["flow"] = flow_code(value)
+            elif name == "month" and hasattr(value, "year") and hasattr(value, "month"):
+                fields["month"] = f"{value.year:04d}-{value.month:02d}"
+            elif name == "invoices" and descriptor.is_repeated:
+                fields["batch_size"] = len(value)
+    return fields
+
+
+def _sub_messages(request: Message) -> list[Message]:
+    return [
+        value
+        for descriptor, value in request.ListFields()
+        if descriptor.message_type is not None and not descriptor.is_repeated
+    ]
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
@@ -100,6 +206,7 @@ async def start_grpc_service(
     server = grpc.aio.server(
         interceptors=[
             aio_server_interceptor(filter_=filters.negate(filters.health_check())),
+            ObservingInterceptor(),
             *extra_interceptors,
             ErrorMappingInterceptor(),
         ],

@@ -21,6 +21,7 @@ import structlog
 from redis.asyncio import Redis
 
 from gdtmesh.runtime.errors import retry_later
+from services.gdt_connector.metrics import PACING_REFUSED, PACING_WAIT_SECONDS
 
 log = structlog.get_logger(__name__)
 
@@ -108,8 +109,9 @@ class Pacer:
         self._admit = redis.register_script(ADMIT)
         self._throttled = redis.register_script(THROTTLED)
 
-    async def admit(self, account: str) -> None:
-        """Wait for the account's and the host's budget, or raise RESOURCE_EXHAUSTED."""
+    async def admit(self, account: str) -> float:
+        """Wait for the account's and the host's budget (returns the seconds waited), or raise
+        RESOURCE_EXHAUSTED."""
         keys = [
             f"{PREFIX}:pace:account:{account}",
             self._global_key,
@@ -119,6 +121,7 @@ class Pacer:
         verdict, wait_us = await self._admit(keys=keys, args=self._budget)
         wait = int(wait_us) / MICROS
         if int(verdict) == 2:
+            PACING_REFUSED.labels("backoff").inc()
             raise retry_later(
                 timedelta(seconds=wait),
                 f"account {account} is backing off after the portal rate limited it; "
@@ -126,13 +129,16 @@ class Pacer:
                 reason="PORTAL_BACKOFF",
             )
         if int(verdict) == 1:
+            PACING_REFUSED.labels("budget").inc()
             raise retry_later(
                 timedelta(seconds=wait),
                 f"the portal request budget for account {account} is used up; retry in {wait:.1f}s",
                 reason="RATE_LIMITED",
             )
         if wait > 0:
+            PACING_WAIT_SECONDS.inc(wait)
             await asyncio.sleep(wait)
+        return wait
 
     async def throttled(self, account: str, retry_after_s: float | None) -> float:
         """Record a 429 for `account`; the seconds it must now wait."""

@@ -5,29 +5,50 @@ the architecture's failure table says.
 `PortalClient.send` returns a `Reply` for anything the portal answered with a body worth reading
 (2xx, 400, 401, 500 ...); it raises `ServiceError` itself for what no caller can handle better:
 transport failures, 429 (recorded for the account's backoff) and the firewall's 403.
+
+Every request is a `portal <endpoint>` span (pacing wait included; the aiohttp instrumentation's
+HTTP span below it) with the account, path, status, 429 and retry delay as attributes, and counts
+in the connector's metrics. No span or metric holds a query string, header or body: tokens,
+passwords and captcha answers travel only there. Baggage (our task ids) is not sent to the portal.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
 import structlog
+import yarl
+from google.rpc import error_details_pb2
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
 from gdtmesh.runtime.errors import ServiceError, error_info, retry_later
+from gdtmesh.runtime.telemetry import without_baggage
 from services.gdt_connector.config import ConnectorConfig
+from services.gdt_connector.metrics import (
+    PORTAL_BACKOFF_SECONDS,
+    PORTAL_REQUESTS,
+    PORTAL_SECONDS,
+    PORTAL_THROTTLED,
+    endpoint_of,
+)
 from services.gdt_connector.pacing import Pacer
 
 log = structlog.get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 USER_AGENT = "gdtmesh-connector/0.1"
 MAX_MESSAGE_CHARS = 300
@@ -72,13 +93,18 @@ class PortalClient:
         self._config = config
         self._pacer = pacer
         self._root = config.portal_root
+        base = urlsplit(config.portal_base_url)
+        self._server: dict[str, str | int] = {
+            "server.address": base.hostname or "",
+            "server.port": base.port or (443 if base.scheme == "https" else 80),
+        }
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(
                 total=config.portal_request_timeout_s, connect=config.portal_connect_timeout_s
             ),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json, */*"},
             cookie_jar=aiohttp.DummyCookieJar(),  # cookies are forwarded explicitly, per login
-            trace_configs=[create_trace_config()],
+            trace_configs=[create_trace_config(url_filter=_without_query)],
             raise_for_status=False,
         )
 
@@ -98,17 +124,62 @@ class PortalClient:
         timeout_s: float | None = None,
     ) -> Reply:
         """One request for `account`, once its budget allows; see the module doc for errors."""
-        await self._pacer.admit(account)
-        headers = {"request-id": str(uuid.uuid4())}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        if cookies:
-            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
-        timeout = aiohttp.ClientTimeout(
-            total=timeout_s or self._config.portal_request_timeout_s,
-            connect=self._config.portal_connect_timeout_s,
-        )
+        endpoint = endpoint_of(path)
+        with self._span(method, path, endpoint, account) as span:
+            waited = await self._pacer.admit(account)
+            span.set_attribute("gdt.pacing_wait_s", round(waited, 3))
+            headers = {"request-id": str(uuid.uuid4())}
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            if cookies:
+                headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+            timeout = aiohttp.ClientTimeout(
+                total=timeout_s or self._config.portal_request_timeout_s,
+                connect=self._config.portal_connect_timeout_s,
+            )
+            reply, retry_after = await self._exchange(
+                method, path, endpoint, headers, timeout, params=params, json_body=json_body
+            )
+            span.set_attribute("http.response.status_code", reply.status)
+            if reply.status == 429:
+                PORTAL_THROTTLED.labels(endpoint).inc()
+            return await self._screen(reply, f"{method} {path}", account, retry_after)
+
+    @contextmanager
+    def _span(self, method: str, path: str, endpoint: str, account: str) -> Iterator[trace.Span]:
+        """The request's span; a failure leaves its gRPC code and any retry delay on it."""
+        attributes: dict[str, str | int] = {
+            "gdt.endpoint": endpoint,
+            "gdt.account": account,
+            "http.request.method": method,
+            "url.path": self._config.portal_path_prefix + path,
+            **self._server,
+        }
+        with _tracer.start_as_current_span(
+            f"portal {endpoint}", attributes=attributes, record_exception=False
+        ) as span:
+            try:
+                yield span
+            except ServiceError as error:
+                _note_failure(span, error)
+                raise
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        headers: Mapping[str, str],
+        client_timeout: aiohttp.ClientTimeout,
+        *,
+        params: Mapping[str, str] | None,
+        json_body: Mapping[str, str] | None,
+    ) -> tuple[Reply, str | None]:
+        """The HTTP exchange itself (counted in the metrics): the reply and its Retry-After."""
         what = f"{method} {path}"
+        started = time.perf_counter()
+        status = "error"
+        outside = otel_context.attach(without_baggage())
         try:
             async with self._http.request(
                 method,
@@ -116,8 +187,9 @@ class PortalClient:
                 params=params,
                 json=json_body,
                 headers=headers,
-                timeout=timeout,
+                timeout=client_timeout,
             ) as response:
+                status = str(response.status)
                 body = await self._read(response, what)
                 reply = Reply(
                     response.status,
@@ -127,6 +199,7 @@ class PortalClient:
                 )
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError:
+            status = "timeout"
             raise ServiceError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 f"{what}: the portal did not answer in time",
@@ -134,8 +207,12 @@ class PortalClient:
             ) from None
         except aiohttp.ClientError as error:
             raise unavailable(f"{what}: connection failed ({type(error).__name__})") from None
+        finally:
+            otel_context.detach(outside)
+            PORTAL_REQUESTS.labels(endpoint, status).inc()
+            PORTAL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
         log.debug("portal request", method=method, path=path, status=reply.status)
-        return await self._screen(reply, what, account, retry_after)
+        return reply, retry_after
 
     async def _read(self, response: aiohttp.ClientResponse, what: str) -> bytes:
         limit = self._config.portal_max_body_bytes
@@ -156,6 +233,7 @@ class PortalClient:
         """Raise for the answers that mean the same thing whatever was asked."""
         if reply.status == 429:
             delay = await self._pacer.throttled(account, parse_retry_after(retry_after))
+            PORTAL_BACKOFF_SECONDS.inc(delay)
             log.warning("portal throttled", account=account, backoff_s=round(delay, 1))
             raise retry_later(
                 timedelta(seconds=delay),
@@ -175,6 +253,24 @@ class PortalClient:
         if reply.status in (502, 503, 504):
             raise unavailable(f"{what}: the portal is unavailable (HTTP {reply.status})")
         return reply
+
+
+def _without_query(url: yarl.URL) -> str:
+    """The URL the HTTP span shows: no query string (search filters, paging state, keys)."""
+    return str(url.with_query(None))
+
+
+def _note_failure(span: trace.Span, error: ServiceError) -> None:
+    """A failed request's span: the status code it maps to and, for RESOURCE_EXHAUSTED (a 429
+    or our own pacing), how long to wait."""
+    span.set_status(trace.StatusCode.ERROR, error.code.name)
+    span.set_attribute("rpc.grpc.status_code", error.code.value[0])
+    if error.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        span.set_attribute("gdt.throttled", True)
+        for detail in error.details:
+            if isinstance(detail, error_details_pb2.RetryInfo):
+                delay = detail.retry_delay.ToTimedelta().total_seconds()
+                span.set_attribute("gdt.retry_delay_s", round(delay, 3))
 
 
 def parse_retry_after(value: str | None) -> float | None:

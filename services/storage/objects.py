@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextvars
 import hashlib
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Protocol, TypeVar
 
 import google_crc32c
 from opentelemetry import trace
+
+from services.storage.metrics import STORE_CALLS, STORE_SECONDS
 
 T = TypeVar("T")
 _tracer = trace.get_tracer(__name__)
@@ -108,23 +111,73 @@ class ObjectStore(Protocol):
 
 class BlockingPool:
     """Runs blocking calls (google-cloud-storage, file IO) on a bounded thread pool, each in a
-    client span, carrying the caller's context (trace, log fields) into the thread."""
+    client span, carrying the caller's context (trace, log fields) into the thread.
+
+    The span and the metrics name the bucket, the object (or listed prefix), the outcome and the
+    bytes a create wrote; by convention every call is `function(bucket, name_or_prefix, ...)`."""
 
     def __init__(self, workers: int, name: str) -> None:
         self._name = name
+        self._backend = name.rpartition("-")[2]
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
     async def run(self, function: Callable[..., T], bucket: str, *args: object) -> T:
         """`function(bucket, *args)` on the pool."""
         operation = function.__name__.strip("_")
+        started = time.perf_counter()
+        outcome = "error"
         with _tracer.start_as_current_span(
             f"{self._name} {operation}",
             kind=trace.SpanKind.CLIENT,
-            attributes={"storage.bucket": bucket},
-        ):
-            context = contextvars.copy_context()
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, context.run, function, bucket, *args)
+            attributes=_call_attributes(operation, bucket, args),
+            record_exception=False,
+        ) as span:
+            try:
+                context = contextvars.copy_context()
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(
+                    self._executor, context.run, function, bucket, *args
+                )
+                outcome = _outcome(operation, result)
+                span.set_attributes(_result_attributes(result))
+                return result
+            except Exception as error:
+                span.set_attribute("error.type", type(error).__name__)
+                span.set_status(trace.StatusCode.ERROR, type(error).__name__)
+                raise
+            finally:
+                span.set_attribute("storage.outcome", outcome)
+                elapsed = time.perf_counter() - started
+                STORE_CALLS.labels(self._backend, operation, outcome).inc()
+                STORE_SECONDS.labels(self._backend, operation).observe(elapsed)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+# Which attribute a call's second argument is; the rest name an object.
+_TARGETS = {"list": "storage.prefix"}
+# Outcomes of the calls whose None result means something (else "ok").
+_NONE_MEANS = {"create_if_absent": ("created", "exists"), "stat": ("found", "absent")}
+
+
+def _outcome(operation: str, result: object) -> str:
+    present, absent = _NONE_MEANS.get(operation, ("ok", "ok"))
+    return absent if result is None else present
+
+
+def _call_attributes(operation: str, bucket: str, args: tuple[object, ...]) -> dict[str, str]:
+    attributes = {"storage.bucket": bucket}
+    if args and isinstance(args[0], str):
+        attributes[_TARGETS.get(operation, "storage.object")] = args[0]
+    return attributes
+
+
+def _result_attributes(result: object) -> dict[str, int]:
+    attributes: dict[str, int] = {}
+    if isinstance(result, ObjectInfo):
+        attributes["storage.generation"] = result.generation
+        attributes["storage.size"] = result.size
+    elif isinstance(result, list):
+        attributes["storage.count"] = len(result)
+    return attributes

@@ -13,6 +13,7 @@ from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import ServiceError, bad_request
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
 from services.storage import layout, manifest, reconcile, validation
+from services.storage.metrics import BYTES_WRITTEN, INVOICES_STORED, OBJECTS_STORED
 from services.storage.objects import (
     BucketNotFoundError,
     IntegrityError,
@@ -30,6 +31,8 @@ _OUTCOMES = {
     Outcome.ALREADY_STORED: storage_pb2.WRITE_OUTCOME_ALREADY_STORED,
     Outcome.NEW_VERSION: storage_pb2.WRITE_OUTCOME_NEW_VERSION,
 }
+_OUTCOME_NAMES = {proto: outcome.value for outcome, proto in _OUTCOMES.items()}
+_KINDS = {"json": "detail", "xml": "original"}
 _PROBLEMS = {
     reconcile.Problem.UNPARSEABLE_NAME: storage_pb2.RECONCILE_PROBLEM_UNPARSEABLE_NAME,
     reconcile.Problem.UNREADABLE_DETAIL: storage_pb2.RECONCILE_PROBLEM_UNREADABLE_DETAIL,
@@ -60,6 +63,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
                 response.original.CopyFrom(original)
             detail = await self._write(bucket, place.stem, "json", request.detail_json)
             response.detail.CopyFrom(detail)
+        INVOICES_STORED.labels(_OUTCOME_NAMES[detail.outcome]).inc()
         log.debug("invoice stored", name=detail.name, outcome=detail.outcome)
         return response
 
@@ -70,6 +74,7 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         bucket = self._bucket(request.bucket)
         with _store_errors():
             stored = await manifest.write_manifest(self._store, bucket, request)
+        _count("manifest", stored)
         log.info(
             "manifest written",
             import_id=request.import_id,
@@ -109,7 +114,14 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         stored = await write_versioned(
             self._store, bucket, stem, ext, data, layout.CONTENT_TYPES[ext]
         )
+        _count(_KINDS[ext], stored)
         return _stored_object(stored)
+
+
+def _count(kind: str, stored: Stored) -> None:
+    OBJECTS_STORED.labels(kind, stored.outcome.value).inc()
+    if stored.outcome != Outcome.ALREADY_STORED:
+        BYTES_WRITTEN.labels(kind).inc(stored.info.size)
 
 
 def _stored_object(stored: Stored) -> storage_pb2.StoredObject:

@@ -247,5 +247,10 @@ async def test_every_bucket_call_is_a_traced_client_span(harness: Harness) -> No
 
     spans = [span for span in exporter.get_finished_spans() if span.name.startswith("storage-")]
     assert {span.name for span in spans} == {f"storage-{harness.kind} create_if_absent"}
-    assert all(span.attributes == {"storage.bucket": harness.bucket} for span in spans)
+    for span in spans:
+        attributes = dict(span.attributes or {})
+        assert attributes["storage.bucket"] == harness.bucket
+        assert str(attributes["storage.object"]).startswith("gdt_invoices/")
+        assert attributes["storage.outcome"] == "created"
+        assert int(attributes["storage.size"]) > 0  # type: ignore[call-overload]
     assert all(span.parent is not None for span in spans)  # inside the RPC's server span

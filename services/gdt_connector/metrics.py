@@ -1,0 +1,56 @@
+"""The connector's Prometheus metrics: what the portal answered and how long pacing held us.
+
+`endpoint` is the kind of portal request (captcha, login, list, detail, export_xml), never a
+URL: label values stay few and hold no invoice or account data.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+PORTAL_REQUESTS = Counter(
+    "gdtmesh_portal_requests_total",
+    "Requests sent to the portal, by endpoint and HTTP status (timeout / error: no answer).",
+    ["endpoint", "status"],
+)
+PORTAL_SECONDS = Histogram(
+    "gdtmesh_portal_request_seconds",
+    "Time the portal took to answer, pacing excluded.",
+    ["endpoint"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 45),
+)
+PORTAL_THROTTLED = Counter(
+    "gdtmesh_portal_throttled_total",
+    "HTTP 429 answers from the portal (each blocks its account for a backoff).",
+    ["endpoint"],
+)
+PORTAL_BACKOFF_SECONDS = Counter(
+    "gdtmesh_portal_backoff_seconds_total",
+    "Backoff imposed on accounts after 429s (seconds the account may not send).",
+)
+PACING_WAIT_SECONDS = Counter(
+    "gdtmesh_portal_pacing_wait_seconds_total",
+    "Time requests waited for their account's or the portal's budget before leaving.",
+)
+PACING_REFUSED = Counter(
+    "gdtmesh_portal_pacing_refused_total",
+    "Requests refused without being sent (RESOURCE_EXHAUSTED with a retry delay): "
+    "budget = over the rate budget, backoff = the account is blocked after a 429.",
+    ["reason"],
+)
+
+
+def endpoint_of(path: str) -> str:
+    """The kind of portal request a path is (a fixed, small set)."""
+    return _ENDPOINTS.get(path.rstrip("/").rpartition("/")[2], "other")
+
+
+# The last path segment names the endpoint (gdt-portal.md, "Endpoints").
+_ENDPOINTS = {
+    "captcha": "captcha",
+    "authenticate": "login",
+    "sold": "list",
+    "purchase": "list",
+    "detail": "detail",
+    "export-xml": "export_xml",
+}
