@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -24,11 +23,10 @@ from gdtmesh.runtime.temporal import connect_temporal
 from gdtmesh.storage.v1.storage_pb2_grpc import StorageServiceStub
 from workers.config import WorkerConfig
 from workers.imports.activities import ImportActivities
-from workers.imports.workflows import InvoiceImportWorkflow
+from workers.imports.workflows import WORKFLOWS
+from workers.options import worker_options
 
 log = structlog.get_logger(__name__)
-
-WORKFLOWS = [InvoiceImportWorkflow]
 
 
 def build_worker(client: Client, config: WorkerConfig, activities: ImportActivities) -> Worker:
@@ -37,9 +35,7 @@ def build_worker(client: Client, config: WorkerConfig, activities: ImportActivit
         task_queue=config.task_queue,
         workflows=WORKFLOWS,
         activities=activities.all(),
-        max_concurrent_activities=config.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=config.worker_max_concurrent_workflow_tasks,
-        graceful_shutdown_timeout=timedelta(seconds=config.worker_shutdown_grace_seconds),
+        **worker_options(config),
     )
 
 
@@ -72,7 +68,12 @@ async def serve(config: WorkerConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with build_worker(client, config, activities):
-            log.info("worker polling", task_queue=config.task_queue)
+            log.info(
+                "worker polling",
+                task_queue=config.task_queue,
+                mode=config.worker_mode,
+                build_id=config.worker_build_id or None,
+            )
             await stop.wait()
             log.info("worker stopping", grace_seconds=config.worker_shutdown_grace_seconds)
     finally:

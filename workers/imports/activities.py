@@ -9,6 +9,7 @@ invoices in flight as it has running download batches.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from workers.imports.errors import rpc_failure, status_failure
 from workers.imports.models import (
     OUTCOME_ALREADY_STORED,
     OUTCOME_FAILED,
+    OUTCOME_SKIPPED,
     OUTCOME_STORED,
     FetchBatchInput,
     FetchBatchResult,
@@ -93,6 +95,10 @@ class BatchProgress:
         assert not self.pending(), "a batch result needs every invoice settled"
         return [outcome for outcome in self.outcomes if outcome is not None]
 
+    def so_far(self) -> list[InvoiceOutcome]:
+        """The outcomes, the unsettled ones as skipped (the import was cancelled)."""
+        return [outcome or InvoiceOutcome(OUTCOME_SKIPPED) for outcome in self.outcomes]
+
 
 class ImportActivities:
     """The import's activities, given the service stubs they call."""
@@ -137,6 +143,7 @@ class ImportActivities:
         within = _window_test(params)
         seen: set[str] = set()
         kept: list[str] = []
+        kept_days: list[dt.date] = []
         portal_total = 0
         call = self._connector.ListInvoices(request, timeout=self._timeouts.list_month)
         try:
@@ -148,19 +155,31 @@ class ImportActivities:
                         seen.add(key_of(ref))
                         if within(issue_date(summary)):
                             kept.append(ref)
+                            kept_days.append(issue_date(summary))
                 activity.heartbeat(len(seen))
         except grpc.aio.AioRpcError as error:
             raise rpc_failure("connector ListInvoices", error) from None
         finally:
             call.cancel()
+        if 0 < params.max_invoices < len(kept):
+            return ListInvoicesResult(
+                portal_total, len(seen), invoices=[], day_counts=_day_counts(params, kept_days)
+            )
         return ListInvoicesResult(portal_total=portal_total, listed=len(seen), invoices=kept)
 
     @activity.defn(name="fetch_invoice_batch")
     async def fetch_invoice_batch(self, params: FetchBatchInput) -> FetchBatchResult:
-        """Download a batch and store each invoice; returns one outcome per invoice."""
+        """Download a batch and store each invoice; returns one outcome per invoice. When the
+        import is cancelled (the request arrives with a heartbeat), returns what was settled
+        and the rest as skipped, so the manifest accounts for what was done."""
         progress = BatchProgress.resume(len(params.invoices))
         try:
             problem = await self._download(params, progress)
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            if details is None or not details.cancel_requested:
+                raise  # a worker shutdown or a timeout: the batch is retried
+            return FetchBatchResult(outcomes=progress.so_far())
         finally:
             activity.heartbeat(progress)  # what a retry resumes from
         if problem is not None:
@@ -291,6 +310,15 @@ def _window_test(params: ListInvoicesInput) -> Callable[[dt.date], bool]:
     clipped_start = first.day != 1
     clipped_end = (last + dt.timedelta(days=1)).month == last.month
     return lambda day: (not clipped_start or day >= first) and (not clipped_end or day <= last)
+
+
+def _day_counts(params: ListInvoicesInput, days: list[dt.date]) -> list[int]:
+    """How many of `days` fall on each day of the window, the ones outside on its edges."""
+    first, last = dt.date.fromisoformat(params.first_day), dt.date.fromisoformat(params.last_day)
+    counts = [0] * ((last - first).days + 1)
+    for day in days:
+        counts[(min(max(day, first), last) - first).days] += 1
+    return counts
 
 
 def _pack_listed(summary: InvoiceSummary) -> str:
