@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gdtmesh.mesh import servers
+from services.gateway.visibility import SEARCH_ATTRIBUTE_FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -31,7 +32,7 @@ def fake_gcs() -> Iterator[servers.ManagedProcess]:
 @pytest.fixture(scope="session")
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.ManagedProcess]:
     db = tmp_path_factory.mktemp("temporal") / "temporal.db"
-    process = servers.start_temporal(db_path=db)
+    process = servers.start_temporal(db_path=db, search_attributes=SEARCH_ATTRIBUTE_FLAGS)
     yield process
     process.stop()
 

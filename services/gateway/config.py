@@ -23,6 +23,10 @@ class GatewayConfig:
     # The connector's per-batch download overlap (the same variable the connector reads): imports
     # plan their batches with it to keep `max_concurrent_invoices` a true bound.
     connector_fetch_concurrency: int = 4
+    # Load shedding: RPCs in progress past these get RESOURCE_EXHAUSTED at once.
+    gateway_max_concurrent_rpcs: int = 200
+    gateway_max_streams: int = 1000  # WatchTask streams in progress
+    gateway_watch_interval_seconds: float = 1.0  # how often a watched task is looked at
     gateway_shutdown_grace_seconds: float = 5.0
 
     def __post_init__(self) -> None:
@@ -34,5 +38,12 @@ class GatewayConfig:
             raise ValueError("GDTMESH_TASK_QUEUE must not be empty")
         if self.default_bucket and (problem := check_bucket_name(self.default_bucket)):
             raise ValueError(f"GDTMESH_DEFAULT_BUCKET: {problem}")
-        if self.connector_fetch_concurrency < 1:
-            raise ValueError("GDTMESH_CONNECTOR_FETCH_CONCURRENCY must be at least 1")
+        for name in (
+            "connector_fetch_concurrency",
+            "gateway_max_concurrent_rpcs",
+            "gateway_max_streams",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"GDTMESH_{name.upper()} must be at least 1")
+        if not 0.05 <= self.gateway_watch_interval_seconds <= 60:
+            raise ValueError("GDTMESH_GATEWAY_WATCH_INTERVAL_SECONDS must be 0.05-60")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 from google.type import date_pb2
 
@@ -16,6 +16,7 @@ from gdtmesh.invoice.v1.invoice_pb2 import YearMonth
 from gdtmesh.taxcode import is_valid_tax_code
 from workers.imports.models import (
     DEFAULT_MAX_CONCURRENT_INVOICES,
+    PHASE_CANCELLED,
     PHASE_DISCOVERING,
     PHASE_DOWNLOADING,
     PHASE_FINISHED,
@@ -43,6 +44,7 @@ _PHASES = {
     PHASE_DOWNLOADING: gateway_pb2.IMPORT_PHASE_DOWNLOADING,
     PHASE_WRITING_MANIFEST: gateway_pb2.IMPORT_PHASE_WRITING_MANIFEST,
     PHASE_FINISHED: gateway_pb2.IMPORT_PHASE_FINISHED,
+    PHASE_CANCELLED: gateway_pb2.IMPORT_PHASE_CANCELLED,
 }
 _COUNTERS = ("portal_total", "discovered", "stored", "already_stored", "failed", "without_original")
 
@@ -79,36 +81,20 @@ class InvoiceImportKind:
         self._today = today
 
     def validate(self, spec: gateway_pb2.InvoiceImportSpec) -> dict[str, str]:
-        problems: dict[str, str] = {}
-        if not spec.company_tax_code:
-            problems["company_tax_code"] = "required"
-        elif not is_valid_tax_code(spec.company_tax_code):
-            problems["company_tax_code"] = (
-                "not a tax code: 10 digits with a valid check digit (optionally '-' and a "
-                "3-digit branch), or a 12-digit personal number"
-            )
-        self._check_credentials(spec.credentials, problems)
+        problems = check_company_spec(spec)
         start = _date(spec, "start_date", problems)
         end = _date(spec, "end_date", problems)
         if start and end:
             self._check_range(start, end, problems)
-        for index, flow in enumerate(spec.flows):
-            if flow not in ALL_FLOWS:
-                problems[f"flows[{index}]"] = f"unknown flow {flow}"
-        if spec.bucket and (problem := check_bucket_name(spec.bucket)):
-            problems["bucket"] = problem
-        if not 0 <= spec.max_concurrent_invoices <= MAX_CONCURRENT_INVOICES:
-            problems["max_concurrent_invoices"] = (
-                f"must be 1-{MAX_CONCURRENT_INVOICES} (0 means {DEFAULT_MAX_CONCURRENT_INVOICES})"
-            )
         return problems
 
     def task_key(self, spec: gateway_pb2.InvoiceImportSpec) -> str:
         """`{company}:{yyyymmdd}-{yyyymmdd}:{flows}`, flows `all` or codes joined by '+'."""
-        flows = _flows(spec)
-        named = "all" if flows == list(ALL_FLOWS) else "+".join(map(_flow_code, flows))
         start, end = _as_date(spec.start_date), _as_date(spec.end_date)
-        return f"{spec.company_tax_code}:{start:%Y%m%d}-{end:%Y%m%d}:{named}"
+        return f"{spec.company_tax_code}:{start:%Y%m%d}-{end:%Y%m%d}:{flows_key(_flows(spec))}"
+
+    def company(self, spec: gateway_pb2.InvoiceImportSpec) -> str:
+        return spec.company_tax_code
 
     def workflow_input(self, task_id: str, spec: gateway_pb2.InvoiceImportSpec) -> ImportInput:
         return ImportInput(
@@ -124,7 +110,7 @@ class InvoiceImportKind:
             fetch_overlap=self._fetch_overlap,
         )
 
-    def memo(self, spec: gateway_pb2.InvoiceImportSpec) -> dict[str, Any]:
+    def memo(self, task_id: str, spec: gateway_pb2.InvoiceImportSpec) -> dict[str, Any]:
         return {
             "company_tax_code": spec.company_tax_code,
             "start_date": _as_date(spec.start_date).isoformat(),
@@ -139,37 +125,7 @@ class InvoiceImportKind:
     def details(
         self, memo: Mapping[str, Any], progress: ImportProgress | None
     ) -> gateway_pb2.InvoiceImportDetails:
-        details = gateway_pb2.InvoiceImportDetails(
-            company_tax_code=str(memo.get("company_tax_code", "")),
-            bucket=str(memo.get("bucket", "")),
-        )
-        for field in ("start_date", "end_date"):
-            if memo.get(field):
-                getattr(details, field).CopyFrom(_proto_date(str(memo[field])))
-        by_flow = {int(flow): gateway_pb2.FlowProgress(flow=flow) for flow in memo.get("flows", [])}
-        if progress is not None:
-            details.phase = _PHASES.get(progress.phase, gateway_pb2.IMPORT_PHASE_UNSPECIFIED)
-            details.manifest_object = progress.manifest_object
-            for period in progress.periods:
-                fresh = gateway_pb2.FlowProgress(flow=period.flow)  # type: ignore[arg-type]
-                flow = by_flow.setdefault(period.flow, fresh)
-                flow.months.append(_month(period))
-        for flow in by_flow.values():
-            for counter in _COUNTERS:
-                total = sum(getattr(month.counts, counter) for month in flow.months)
-                setattr(flow.totals, counter, total)
-        details.flows.extend(by_flow.values())
-        return details
-
-    def _check_credentials(
-        self, credentials: gateway_pb2.PortalCredentials, problems: dict[str, str]
-    ) -> None:
-        if not credentials.password:
-            problems["credentials.password"] = "required"
-        elif len(credentials.password) > MAX_PASSWORD_CHARS:
-            problems["credentials.password"] = f"at most {MAX_PASSWORD_CHARS} characters"
-        if len(credentials.username) > MAX_USERNAME_CHARS:
-            problems["credentials.username"] = f"at most {MAX_USERNAME_CHARS} characters"
+        return import_details(memo, progress)
 
     def _check_range(self, start: dt.date, end: dt.date, problems: dict[str, str]) -> None:
         if start > self._today():
@@ -178,6 +134,82 @@ class InvoiceImportKind:
             problems["end_date"] = "must not be before start_date"
         elif (months := months_spanned(start, end)) > MAX_MONTHS:
             problems["end_date"] = f"the range spans {months} months; at most {MAX_MONTHS}"
+
+
+class CompanySpec(Protocol):
+    """What every company task's spec has (InvoiceImportSpec, RecentMonthsResyncSpec)."""
+
+    @property
+    def company_tax_code(self) -> str: ...
+    @property
+    def credentials(self) -> gateway_pb2.PortalCredentials: ...
+    @property
+    def flows(self) -> Sequence[int]: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def max_concurrent_invoices(self) -> int: ...
+
+
+def check_company_spec(spec: CompanySpec) -> dict[str, str]:
+    """Problems with the fields every company task has: company, login, flows, bucket, bound."""
+    problems: dict[str, str] = {}
+    if not spec.company_tax_code:
+        problems["company_tax_code"] = "required"
+    elif not is_valid_tax_code(spec.company_tax_code):
+        problems["company_tax_code"] = (
+            "not a tax code: 10 digits with a valid check digit (optionally '-' and a "
+            "3-digit branch), or a 12-digit personal number"
+        )
+    credentials = spec.credentials
+    if not credentials.password:
+        problems["credentials.password"] = "required"
+    elif len(credentials.password) > MAX_PASSWORD_CHARS:
+        problems["credentials.password"] = f"at most {MAX_PASSWORD_CHARS} characters"
+    if len(credentials.username) > MAX_USERNAME_CHARS:
+        problems["credentials.username"] = f"at most {MAX_USERNAME_CHARS} characters"
+    for index, flow in enumerate(spec.flows):
+        if flow not in ALL_FLOWS:
+            problems[f"flows[{index}]"] = f"unknown flow {flow}"
+    if spec.bucket and (problem := check_bucket_name(spec.bucket)):
+        problems["bucket"] = problem
+    if not 0 <= spec.max_concurrent_invoices <= MAX_CONCURRENT_INVOICES:
+        problems["max_concurrent_invoices"] = (
+            f"must be 1-{MAX_CONCURRENT_INVOICES} (0 means {DEFAULT_MAX_CONCURRENT_INVOICES})"
+        )
+    return problems
+
+
+def import_details(
+    memo: Mapping[str, Any], progress: ImportProgress | None
+) -> gateway_pb2.InvoiceImportDetails:
+    """An import's parameters (from the memo) and its progress or result."""
+    details = gateway_pb2.InvoiceImportDetails(
+        company_tax_code=str(memo.get("company_tax_code", "")),
+        bucket=str(memo.get("bucket", "")),
+    )
+    for field in ("start_date", "end_date"):
+        if memo.get(field):
+            getattr(details, field).CopyFrom(proto_date(str(memo[field])))
+    by_flow = {int(flow): gateway_pb2.FlowProgress(flow=flow) for flow in memo.get("flows", [])}
+    if progress is not None:
+        details.phase = _PHASES.get(progress.phase, gateway_pb2.IMPORT_PHASE_UNSPECIFIED)
+        details.manifest_object = progress.manifest_object
+        for period in progress.periods:
+            fresh = gateway_pb2.FlowProgress(flow=period.flow)  # type: ignore[arg-type]
+            flow = by_flow.setdefault(period.flow, fresh)
+            flow.months.append(_month(period))
+    for flow in by_flow.values():
+        for counter in _COUNTERS:
+            total = sum(getattr(month.counts, counter) for month in flow.months)
+            setattr(flow.totals, counter, total)
+    details.flows.extend(by_flow.values())
+    return details
+
+
+def flows_key(flows: Sequence[int], all_of: Sequence[int] = ALL_FLOWS) -> str:
+    """Flows in a task key: `all`, or their codes joined by '+'."""
+    return "all" if list(flows) == list(all_of) else "+".join(map(_flow_code, flows))
 
 
 def _date(
@@ -207,14 +239,18 @@ def _as_date(value: date_pb2.Date) -> dt.date:
     return dt.date(value.year, value.month, value.day)
 
 
-def _proto_date(iso: str) -> date_pb2.Date:
+def proto_date(iso: str) -> date_pb2.Date:
     day = dt.date.fromisoformat(iso)
     return date_pb2.Date(year=day.year, month=day.month, day=day.day)
 
 
 def _flows(spec: gateway_pb2.InvoiceImportSpec) -> list[int]:
     """The requested flows, each once, in enum order; empty means all four."""
-    return sorted({int(flow) for flow in spec.flows}) or list(ALL_FLOWS)
+    return distinct_flows(spec.flows) or list(ALL_FLOWS)
+
+
+def distinct_flows(flows: Sequence[int]) -> list[int]:
+    return sorted({int(flow) for flow in flows})
 
 
 def _month(period: PeriodCounts) -> gateway_pb2.MonthProgress:

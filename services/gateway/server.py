@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import grpc
 import structlog
@@ -18,15 +19,21 @@ from gdtmesh.runtime.temporal import connect_temporal
 from services.gateway.auth import ApiKeyInterceptor, ApiKeys, parse_api_keys
 from services.gateway.config import GatewayConfig
 from services.gateway.invoice_import import InvoiceImportKind
+from services.gateway.load_shedding import LoadSheddingInterceptor
+from services.gateway.recent_resync import RecentMonthsResyncKind
 from services.gateway.servicer import SERVICE_NAME, TaskServicer
 from services.gateway.tasks import TaskKind, Tasks
+from services.gateway.visibility import ensure_registered
 
 log = structlog.get_logger(__name__)
 
 
 def task_kinds(config: GatewayConfig) -> list[TaskKind]:
     """Every kind of task the gateway offers (one per `StartTaskRequest.task` member)."""
-    return [InvoiceImportKind(config.default_bucket, config.connector_fetch_concurrency)]
+    return [
+        InvoiceImportKind(config.default_bucket, config.connector_fetch_concurrency),
+        RecentMonthsResyncKind(config.default_bucket, config.connector_fetch_concurrency),
+    ]
 
 
 async def connect(config: GatewayConfig) -> Client:
@@ -39,15 +46,26 @@ async def connect(config: GatewayConfig) -> Client:
 
 async def start(config: GatewayConfig, client: Client | None = None) -> GrpcService:
     """Start the gateway; `client` defaults to a new connection to the configured Temporal."""
-    tasks = Tasks(client or await connect(config), config.task_queue, task_kinds(config))
+    client = client or await connect(config)
+    await ensure_registered(client)
+    tasks = Tasks(
+        client,
+        config.task_queue,
+        task_kinds(config),
+        watch_interval=timedelta(seconds=config.gateway_watch_interval_seconds),
+    )
     keys = ApiKeys(parse_api_keys(config.api_keys.reveal()))
+    shedding = LoadSheddingInterceptor(
+        config.gateway_max_concurrent_rpcs, config.gateway_max_streams
+    )
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         gateway_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks), server)
         return [SERVICE_NAME]
 
+    # Shed first: a refused call costs no key check.
     return await start_grpc_service(
-        config.gateway_listen, register, extra_interceptors=[ApiKeyInterceptor(keys)]
+        config.gateway_listen, register, extra_interceptors=[shedding, ApiKeyInterceptor(keys)]
     )
 
 

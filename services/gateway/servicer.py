@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 
 from gdtmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -21,8 +23,31 @@ class TaskServicer(gateway_pb2_grpc.TaskServiceServicer):
         task, existed = await self._tasks.start(current_tenant(), request)
         return gateway_pb2.StartTaskResponse(task=task, already_exists=existed)
 
+    async def StartTasks(
+        self, request: gateway_pb2.StartTasksRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.StartTasksResponse:
+        results = await self._tasks.start_many(current_tenant(), request.tasks)
+        return gateway_pb2.StartTasksResponse(results=results)
+
     async def GetTask(
         self, request: gateway_pb2.GetTaskRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.GetTaskResponse:
         task = await self._tasks.get(current_tenant(), request.task_id)
         return gateway_pb2.GetTaskResponse(task=task)
+
+    async def ListTasks(
+        self, request: gateway_pb2.ListTasksRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListTasksResponse:
+        return await self._tasks.list(current_tenant(), request)
+
+    async def WatchTask(  # type: ignore[override]
+        self, request: gateway_pb2.WatchTaskRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.WatchTaskResponse]:
+        async for task in self._tasks.watch(current_tenant(), request.task_id):
+            yield gateway_pb2.WatchTaskResponse(task=task)
+
+    async def CancelTask(
+        self, request: gateway_pb2.CancelTaskRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.CancelTaskResponse:
+        task = await self._tasks.cancel(current_tenant(), request.task_id)
+        return gateway_pb2.CancelTaskResponse(task=task)

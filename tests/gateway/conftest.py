@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -18,7 +19,7 @@ from gdtmesh.mesh.servers import ManagedProcess
 from gdtmesh.runtime.codec import parse_keys
 from gdtmesh.runtime.temporal import connect_temporal
 from services.gateway.server import start
-from workers.imports.workflows import InvoiceImportWorkflow
+from workers.imports.workflows import WORKFLOWS
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +39,10 @@ async def gateway(
         async with Worker(
             gateway_client,
             task_queue=task_queue,
-            workflows=[InvoiceImportWorkflow],
+            workflows=WORKFLOWS,
             activities=imports.activities(),
+            max_heartbeat_throttle_interval=timedelta(milliseconds=100),
+            default_heartbeat_throttle_interval=timedelta(milliseconds=100),
         ):
             yield Gateway(
                 gateway_pb2_grpc.TaskServiceStub(channel), channel, imports, gateway_client

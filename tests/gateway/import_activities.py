@@ -1,5 +1,7 @@
-"""Activity doubles for the import workflow behind the gateway, under the real activity names:
-every month lists `per_month` invoices, downloads store them all (after `gate`, when set)."""
+"""Activity doubles for the import workflows behind the gateway, under the real activity names:
+every month lists `per_month` invoices, downloads store them all (after `gate`, when set,
+heartbeating while they wait so a cancellation reaches them), and the first download can be
+rate limited (`rate_limit_for`: the delay the "connector" asks for)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from google.type import date_pb2
@@ -33,8 +36,10 @@ WRONG_PASSWORD = "wrong-password"
 class ImportDoubles:
     per_month: int = 3
     gate: asyncio.Event | None = None
+    rate_limit_for: timedelta | None = None
     passwords: list[str] = field(default_factory=list)
     manifests: list[ManifestInput] = field(default_factory=list)
+    fetches: int = 0
 
     def activities(self) -> Sequence[Callable[..., Any]]:
         return [
@@ -72,8 +77,16 @@ class ImportDoubles:
 
     @activity.defn(name="fetch_invoice_batch")
     async def fetch_invoice_batch(self, params: FetchBatchInput) -> FetchBatchResult:
-        if self.gate is not None:
-            await self.gate.wait()
+        self.fetches += 1
+        if self.rate_limit_for is not None and self.fetches == 1:
+            raise ApplicationError(
+                "connector FetchInvoices: RESOURCE_EXHAUSTED: portal budget exhausted",
+                type="RESOURCE_EXHAUSTED",
+                next_retry_delay=self.rate_limit_for,
+            )
+        while self.gate is not None and not self.gate.is_set():
+            activity.heartbeat()
+            await asyncio.sleep(0.02)
         return FetchBatchResult([InvoiceOutcome(OUTCOME_STORED) for _ in params.invoices])
 
     @activity.defn(name="write_manifest")

@@ -4,11 +4,21 @@ idempotent StartTask, GetTask progress and result, tenancy, a failed import's re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import grpc
 import pytest
-from gateway_support import DEFAULT_BUCKET, KEY_A, KEY_B, Gateway, auth, fresh_company
+from gateway_support import (
+    DEFAULT_BUCKET,
+    KEY_A,
+    KEY_B,
+    Gateway,
+    auth,
+    day,
+    fresh_company,
+    import_request,
+    rpc_code,
+    wait_for,
+)
 from google.rpc import error_details_pb2
 from google.type import date_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -17,47 +27,6 @@ from import_activities import WRONG_PASSWORD
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.runtime.errors import error_details
-
-PASSWORD = "portal-Pa55word"
-
-
-def day(year: int, month: int, date: int) -> date_pb2.Date:
-    return date_pb2.Date(year=year, month=month, day=date)
-
-
-def import_request(
-    company: str,
-    *,
-    password: str = PASSWORD,
-    start: date_pb2.Date | None = None,
-    end: date_pb2.Date | None = None,
-    flows: Sequence[int] = (Flow.FLOW_SOLD_ELECTRONIC,),
-    **extra: object,
-) -> pb.StartTaskRequest:
-    spec = pb.InvoiceImportSpec(
-        company_tax_code=company,
-        credentials=pb.PortalCredentials(password=password),
-        start_date=start or day(2025, 1, 15),
-        end_date=end or day(2025, 2, 28),
-        flows=list(flows),  # type: ignore[arg-type]
-        **extra,  # type: ignore[arg-type]
-    )
-    return pb.StartTaskRequest(invoice_import=spec)
-
-
-async def rpc_code(call: object) -> grpc.StatusCode:
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await call  # type: ignore[misc]
-    return raised.value.code()
-
-
-async def wait_for(gateway: Gateway, task_id: str, done: object, key: str = KEY_A) -> pb.Task:
-    for _ in range(200):
-        reply = await gateway.stub.GetTask(pb.GetTaskRequest(task_id=task_id), metadata=auth(key))
-        if done(reply.task):  # type: ignore[operator]
-            return reply.task
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"task {task_id} never got there")
 
 
 async def test_health_needs_no_key(gateway: Gateway) -> None:
@@ -148,7 +117,9 @@ async def test_a_request_without_a_task_kind_is_refused(gateway: Gateway) -> Non
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await gateway.stub.StartTask(pb.StartTaskRequest(request_id="r1"), metadata=auth())
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "task: set exactly one task kind (invoice_import)" in (raised.value.details() or "")
+    assert "task: set exactly one task kind (invoice_import, recent_months_resync)" in (
+        raised.value.details() or ""
+    )
 
 
 async def test_the_same_import_requested_twice_at_once_is_one_task(gateway: Gateway) -> None:

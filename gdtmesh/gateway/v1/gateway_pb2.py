@@ -24,42 +24,67 @@ _sym_db = _symbol_database.Default()
 
 from gdtmesh.invoice.v1 import invoice_pb2 as gdtmesh_dot_invoice_dot_v1_dot_invoice__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gdtmesh/gateway/v1/gateway.proto\x12\x12gdtmesh.gateway.v1\x1a gdtmesh/invoice/v1/invoice.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"o\n\x10StartTaskRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12?\n\x0einvoice_import\x18\n \x01(\x0b\x32%.gdtmesh.gateway.v1.InvoiceImportSpecH\x00\x42\x06\n\x04task\"S\n\x11StartTaskResponse\x12&\n\x04task\x18\x01 \x01(\x0b\x32\x18.gdtmesh.gateway.v1.Task\x12\x16\n\x0e\x61lready_exists\x18\x02 \x01(\x08\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"9\n\x0fGetTaskResponse\x12&\n\x04task\x18\x01 \x01(\x0b\x32\x18.gdtmesh.gateway.v1.Task\"7\n\x11PortalCredentials\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x8f\x02\n\x11InvoiceImportSpec\x12\x18\n\x10\x63ompany_tax_code\x18\x01 \x01(\t\x12:\n\x0b\x63redentials\x18\x02 \x01(\x0b\x32%.gdtmesh.gateway.v1.PortalCredentials\x12%\n\nstart_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x04 \x01(\x0b\x32\x11.google.type.Date\x12\'\n\x05\x66lows\x18\x05 \x03(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x1f\n\x17max_concurrent_invoices\x18\x07 \x01(\x05\"\x90\x02\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.gdtmesh.gateway.v1.TaskStatus\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x66\x61ilure_message\x18\x05 \x01(\t\x12\x42\n\x0einvoice_import\x18\n \x01(\x0b\x32(.gdtmesh.gateway.v1.InvoiceImportDetailsH\x00\x42\t\n\x07\x64\x65tails\"\x86\x02\n\x14InvoiceImportDetails\x12\x18\n\x10\x63ompany_tax_code\x18\x01 \x01(\t\x12%\n\nstart_date\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12.\n\x05phase\x18\x04 \x01(\x0e\x32\x1f.gdtmesh.gateway.v1.ImportPhase\x12/\n\x05\x66lows\x18\x05 \x03(\x0b\x32 .gdtmesh.gateway.v1.FlowProgress\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x17\n\x0fmanifest_object\x18\x07 \x01(\t\"\x9d\x01\n\x0c\x46lowProgress\x12&\n\x04\x66low\x18\x01 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x31\n\x06months\x18\x02 \x03(\x0b\x32!.gdtmesh.gateway.v1.MonthProgress\x12\x32\n\x06totals\x18\x03 \x01(\x0b\x32\".gdtmesh.gateway.v1.ProgressCounts\"q\n\rMonthProgress\x12,\n\x05month\x18\x01 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\x12\x32\n\x06\x63ounts\x18\x02 \x01(\x0b\x32\".gdtmesh.gateway.v1.ProgressCounts\"\x8c\x01\n\x0eProgressCounts\x12\x14\n\x0cportal_total\x18\x01 \x01(\x03\x12\x12\n\ndiscovered\x18\x02 \x01(\x03\x12\x0e\n\x06stored\x18\x03 \x01(\x03\x12\x16\n\x0e\x61lready_stored\x18\x04 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x03\x12\x18\n\x10without_original\x18\x06 \x01(\x03*\xac\x01\n\nTaskStatus\x12\x1b\n\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TASK_STATUS_RUNNING\x10\x01\x12\x19\n\x15TASK_STATUS_SUCCEEDED\x10\x02\x12\x16\n\x12TASK_STATUS_FAILED\x10\x03\x12\x19\n\x15TASK_STATUS_CANCELLED\x10\x04\x12\x1a\n\x16TASK_STATUS_TERMINATED\x10\x05*\xc7\x01\n\x0bImportPhase\x12\x1c\n\x18IMPORT_PHASE_UNSPECIFIED\x10\x00\x12 \n\x1cIMPORT_PHASE_OPENING_SESSION\x10\x01\x12\x1c\n\x18IMPORT_PHASE_DISCOVERING\x10\x02\x12\x1c\n\x18IMPORT_PHASE_DOWNLOADING\x10\x03\x12!\n\x1dIMPORT_PHASE_WRITING_MANIFEST\x10\x04\x12\x19\n\x15IMPORT_PHASE_FINISHED\x10\x05\x32\xbb\x01\n\x0bTaskService\x12X\n\tStartTask\x12$.gdtmesh.gateway.v1.StartTaskRequest\x1a%.gdtmesh.gateway.v1.StartTaskResponse\x12R\n\x07GetTask\x12\".gdtmesh.gateway.v1.GetTaskRequest\x1a#.gdtmesh.gateway.v1.GetTaskResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gdtmesh/gateway/v1/gateway.proto\x12\x12gdtmesh.gateway.v1\x1a gdtmesh/invoice/v1/invoice.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16google/type/date.proto\"\xca\x01\n\x10StartTaskRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12?\n\x0einvoice_import\x18\n \x01(\x0b\x32%.gdtmesh.gateway.v1.InvoiceImportSpecH\x00\x12J\n\x14recent_months_resync\x18\x0b \x01(\x0b\x32*.gdtmesh.gateway.v1.RecentMonthsResyncSpecH\x00\x12\r\n\x05rerun\x18\x02 \x01(\x08\x42\x06\n\x04task\"H\n\x11StartTasksRequest\x12\x33\n\x05tasks\x18\x01 \x03(\x0b\x32$.gdtmesh.gateway.v1.StartTaskRequest\"J\n\x12StartTasksResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.gdtmesh.gateway.v1.StartTaskResult\"u\n\x0fStartTaskResult\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12&\n\x04task\x18\x02 \x01(\x0b\x32\x18.gdtmesh.gateway.v1.Task\x12\x16\n\x0e\x61lready_exists\x18\x03 \x01(\x08\"S\n\x11StartTaskResponse\x12&\n\x04task\x18\x01 \x01(\x0b\x32\x18.gdtmesh.gateway.v1.Task\x12\x16\n\x0e\x61lready_exists\x18\x02 \x01(\x08\"!\n\x0eGetTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"9\n\x0fGetTaskResponse\x12&\n\x04task\x18\x01 \x01(\x0b\x32\x18.gdtmesh.gateway.v1.Task\"\xfa\x01\n\x10ListTasksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x30\n\x08statuses\x18\x03 \x03(\x0e\x32\x1e.gdtmesh.gateway.v1.TaskStatus\x12\x18\n\x10\x63ompany_tax_code\x18\x04 \x01(\t\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\x31\n\rcreated_after\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.gdtmesh.gateway.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x10WatchTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\";\n\x11WatchTaskResponse\x12&\n\x04task\x18\x01 \x01(\x0b\x32\x18.gdtmesh.gateway.v1.Task\"$\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"<\n\x12\x43\x61ncelTaskResponse\x12&\n\x04task\x18\x01 \x01(\x0b\x32\x18.gdtmesh.gateway.v1.Task\"7\n\x11PortalCredentials\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\xd8\x01\n\x16RecentMonthsResyncSpec\x12\x18\n\x10\x63ompany_tax_code\x18\x01 \x01(\t\x12:\n\x0b\x63redentials\x18\x02 \x01(\x0b\x32%.gdtmesh.gateway.v1.PortalCredentials\x12\x0e\n\x06months\x18\x03 \x01(\x05\x12\'\n\x05\x66lows\x18\x04 \x03(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x0e\n\x06\x62ucket\x18\x05 \x01(\t\x12\x1f\n\x17max_concurrent_invoices\x18\x06 \x01(\x05\"\x8f\x02\n\x11InvoiceImportSpec\x12\x18\n\x10\x63ompany_tax_code\x18\x01 \x01(\t\x12:\n\x0b\x63redentials\x18\x02 \x01(\x0b\x32%.gdtmesh.gateway.v1.PortalCredentials\x12%\n\nstart_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x04 \x01(\x0b\x32\x11.google.type.Date\x12\'\n\x05\x66lows\x18\x05 \x03(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x1f\n\x17max_concurrent_invoices\x18\x07 \x01(\x05\"\x91\x03\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.gdtmesh.gateway.v1.TaskStatus\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclose_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x66\x61ilure_message\x18\x05 \x01(\t\x12\x42\n\x0einvoice_import\x18\n \x01(\x0b\x32(.gdtmesh.gateway.v1.InvoiceImportDetailsH\x00\x12M\n\x14recent_months_resync\x18\x0b \x01(\x0b\x32-.gdtmesh.gateway.v1.RecentMonthsResyncDetailsH\x00\x12\x30\n\x07\x62\x61\x63koff\x18\x06 \x01(\x0b\x32\x1f.gdtmesh.gateway.v1.TaskBackoffB\t\n\x07\x64\x65tails\"l\n\x0bTaskBackoff\x12.\n\nretry_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04step\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x86\x02\n\x14InvoiceImportDetails\x12\x18\n\x10\x63ompany_tax_code\x18\x01 \x01(\t\x12%\n\nstart_date\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12.\n\x05phase\x18\x04 \x01(\x0e\x32\x1f.gdtmesh.gateway.v1.ImportPhase\x12/\n\x05\x66lows\x18\x05 \x03(\x0b\x32 .gdtmesh.gateway.v1.FlowProgress\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x17\n\x0fmanifest_object\x18\x07 \x01(\t\"}\n\x19RecentMonthsResyncDetails\x12\x0e\n\x06months\x18\x01 \x01(\x05\x12:\n\x08progress\x18\x02 \x01(\x0b\x32(.gdtmesh.gateway.v1.InvoiceImportDetails\x12\x14\n\x0cnew_invoices\x18\x03 \x01(\x03\"\x9d\x01\n\x0c\x46lowProgress\x12&\n\x04\x66low\x18\x01 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x31\n\x06months\x18\x02 \x03(\x0b\x32!.gdtmesh.gateway.v1.MonthProgress\x12\x32\n\x06totals\x18\x03 \x01(\x0b\x32\".gdtmesh.gateway.v1.ProgressCounts\"q\n\rMonthProgress\x12,\n\x05month\x18\x01 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\x12\x32\n\x06\x63ounts\x18\x02 \x01(\x0b\x32\".gdtmesh.gateway.v1.ProgressCounts\"\x8c\x01\n\x0eProgressCounts\x12\x14\n\x0cportal_total\x18\x01 \x01(\x03\x12\x12\n\ndiscovered\x18\x02 \x01(\x03\x12\x0e\n\x06stored\x18\x03 \x01(\x03\x12\x16\n\x0e\x61lready_stored\x18\x04 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x03\x12\x18\n\x10without_original\x18\x06 \x01(\x03*\xac\x01\n\nTaskStatus\x12\x1b\n\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TASK_STATUS_RUNNING\x10\x01\x12\x19\n\x15TASK_STATUS_SUCCEEDED\x10\x02\x12\x16\n\x12TASK_STATUS_FAILED\x10\x03\x12\x19\n\x15TASK_STATUS_CANCELLED\x10\x04\x12\x1a\n\x16TASK_STATUS_TERMINATED\x10\x05*\xe3\x01\n\x0bImportPhase\x12\x1c\n\x18IMPORT_PHASE_UNSPECIFIED\x10\x00\x12 \n\x1cIMPORT_PHASE_OPENING_SESSION\x10\x01\x12\x1c\n\x18IMPORT_PHASE_DISCOVERING\x10\x02\x12\x1c\n\x18IMPORT_PHASE_DOWNLOADING\x10\x03\x12!\n\x1dIMPORT_PHASE_WRITING_MANIFEST\x10\x04\x12\x19\n\x15IMPORT_PHASE_FINISHED\x10\x05\x12\x1a\n\x16IMPORT_PHASE_CANCELLED\x10\x06\x32\xab\x04\n\x0bTaskService\x12X\n\tStartTask\x12$.gdtmesh.gateway.v1.StartTaskRequest\x1a%.gdtmesh.gateway.v1.StartTaskResponse\x12[\n\nStartTasks\x12%.gdtmesh.gateway.v1.StartTasksRequest\x1a&.gdtmesh.gateway.v1.StartTasksResponse\x12R\n\x07GetTask\x12\".gdtmesh.gateway.v1.GetTaskRequest\x1a#.gdtmesh.gateway.v1.GetTaskResponse\x12X\n\tListTasks\x12$.gdtmesh.gateway.v1.ListTasksRequest\x1a%.gdtmesh.gateway.v1.ListTasksResponse\x12Z\n\tWatchTask\x12$.gdtmesh.gateway.v1.WatchTaskRequest\x1a%.gdtmesh.gateway.v1.WatchTaskResponse0\x01\x12[\n\nCancelTask\x12%.gdtmesh.gateway.v1.CancelTaskRequest\x1a&.gdtmesh.gateway.v1.CancelTaskResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gdtmesh.gateway.v1.gateway_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKSTATUS']._serialized_start=1729
-  _globals['_TASKSTATUS']._serialized_end=1901
-  _globals['_IMPORTPHASE']._serialized_start=1904
-  _globals['_IMPORTPHASE']._serialized_end=2103
-  _globals['_STARTTASKREQUEST']._serialized_start=147
-  _globals['_STARTTASKREQUEST']._serialized_end=258
-  _globals['_STARTTASKRESPONSE']._serialized_start=260
-  _globals['_STARTTASKRESPONSE']._serialized_end=343
-  _globals['_GETTASKREQUEST']._serialized_start=345
-  _globals['_GETTASKREQUEST']._serialized_end=378
-  _globals['_GETTASKRESPONSE']._serialized_start=380
-  _globals['_GETTASKRESPONSE']._serialized_end=437
-  _globals['_PORTALCREDENTIALS']._serialized_start=439
-  _globals['_PORTALCREDENTIALS']._serialized_end=494
-  _globals['_INVOICEIMPORTSPEC']._serialized_start=497
-  _globals['_INVOICEIMPORTSPEC']._serialized_end=768
-  _globals['_TASK']._serialized_start=771
-  _globals['_TASK']._serialized_end=1043
-  _globals['_INVOICEIMPORTDETAILS']._serialized_start=1046
-  _globals['_INVOICEIMPORTDETAILS']._serialized_end=1308
-  _globals['_FLOWPROGRESS']._serialized_start=1311
-  _globals['_FLOWPROGRESS']._serialized_end=1468
-  _globals['_MONTHPROGRESS']._serialized_start=1470
-  _globals['_MONTHPROGRESS']._serialized_end=1583
-  _globals['_PROGRESSCOUNTS']._serialized_start=1586
-  _globals['_PROGRESSCOUNTS']._serialized_end=1726
-  _globals['_TASKSERVICE']._serialized_start=2106
-  _globals['_TASKSERVICE']._serialized_end=2293
+  _globals['_TASKSTATUS']._serialized_start=3238
+  _globals['_TASKSTATUS']._serialized_end=3410
+  _globals['_IMPORTPHASE']._serialized_start=3413
+  _globals['_IMPORTPHASE']._serialized_end=3640
+  _globals['_STARTTASKREQUEST']._serialized_start=173
+  _globals['_STARTTASKREQUEST']._serialized_end=375
+  _globals['_STARTTASKSREQUEST']._serialized_start=377
+  _globals['_STARTTASKSREQUEST']._serialized_end=449
+  _globals['_STARTTASKSRESPONSE']._serialized_start=451
+  _globals['_STARTTASKSRESPONSE']._serialized_end=525
+  _globals['_STARTTASKRESULT']._serialized_start=527
+  _globals['_STARTTASKRESULT']._serialized_end=644
+  _globals['_STARTTASKRESPONSE']._serialized_start=646
+  _globals['_STARTTASKRESPONSE']._serialized_end=729
+  _globals['_GETTASKREQUEST']._serialized_start=731
+  _globals['_GETTASKREQUEST']._serialized_end=764
+  _globals['_GETTASKRESPONSE']._serialized_start=766
+  _globals['_GETTASKRESPONSE']._serialized_end=823
+  _globals['_LISTTASKSREQUEST']._serialized_start=826
+  _globals['_LISTTASKSREQUEST']._serialized_end=1076
+  _globals['_LISTTASKSRESPONSE']._serialized_start=1078
+  _globals['_LISTTASKSRESPONSE']._serialized_end=1163
+  _globals['_WATCHTASKREQUEST']._serialized_start=1165
+  _globals['_WATCHTASKREQUEST']._serialized_end=1200
+  _globals['_WATCHTASKRESPONSE']._serialized_start=1202
+  _globals['_WATCHTASKRESPONSE']._serialized_end=1261
+  _globals['_CANCELTASKREQUEST']._serialized_start=1263
+  _globals['_CANCELTASKREQUEST']._serialized_end=1299
+  _globals['_CANCELTASKRESPONSE']._serialized_start=1301
+  _globals['_CANCELTASKRESPONSE']._serialized_end=1361
+  _globals['_PORTALCREDENTIALS']._serialized_start=1363
+  _globals['_PORTALCREDENTIALS']._serialized_end=1418
+  _globals['_RECENTMONTHSRESYNCSPEC']._serialized_start=1421
+  _globals['_RECENTMONTHSRESYNCSPEC']._serialized_end=1637
+  _globals['_INVOICEIMPORTSPEC']._serialized_start=1640
+  _globals['_INVOICEIMPORTSPEC']._serialized_end=1911
+  _globals['_TASK']._serialized_start=1914
+  _globals['_TASK']._serialized_end=2315
+  _globals['_TASKBACKOFF']._serialized_start=2317
+  _globals['_TASKBACKOFF']._serialized_end=2425
+  _globals['_INVOICEIMPORTDETAILS']._serialized_start=2428
+  _globals['_INVOICEIMPORTDETAILS']._serialized_end=2690
+  _globals['_RECENTMONTHSRESYNCDETAILS']._serialized_start=2692
+  _globals['_RECENTMONTHSRESYNCDETAILS']._serialized_end=2817
+  _globals['_FLOWPROGRESS']._serialized_start=2820
+  _globals['_FLOWPROGRESS']._serialized_end=2977
+  _globals['_MONTHPROGRESS']._serialized_start=2979
+  _globals['_MONTHPROGRESS']._serialized_end=3092
+  _globals['_PROGRESSCOUNTS']._serialized_start=3095
+  _globals['_PROGRESSCOUNTS']._serialized_end=3235
+  _globals['_TASKSERVICE']._serialized_start=3643
+  _globals['_TASKSERVICE']._serialized_end=4198
 # @@protoc_insertion_point(module_scope)

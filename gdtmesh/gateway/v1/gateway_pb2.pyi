@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.rpc import status_pb2 as _status_pb2
 from google.type import date_pb2 as _date_pb2
 import builtins as _builtins
 import sys
@@ -76,6 +77,8 @@ class _ImportPhaseEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportPha
     """Writing the manifest."""
     IMPORT_PHASE_FINISHED: _ImportPhase.ValueType  # 5
     """Done."""
+    IMPORT_PHASE_CANCELLED: _ImportPhase.ValueType  # 6
+    """Stopped by CancelTask; the manifest accounts for what was done."""
 
 class ImportPhase(_ImportPhase, metaclass=_ImportPhaseEnumTypeWrapper):
     """ImportPhase is the step an import is in."""
@@ -92,6 +95,8 @@ IMPORT_PHASE_WRITING_MANIFEST: ImportPhase.ValueType  # 4
 """Writing the manifest."""
 IMPORT_PHASE_FINISHED: ImportPhase.ValueType  # 5
 """Done."""
+IMPORT_PHASE_CANCELLED: ImportPhase.ValueType  # 6
+"""Stopped by CancelTask; the manifest accounts for what was done."""
 Global___ImportPhase: _TypeAlias = ImportPhase  # noqa: Y015
 
 @_typing.final
@@ -102,27 +107,127 @@ class StartTaskRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     INVOICE_IMPORT_FIELD_NUMBER: _builtins.int
+    RECENT_MONTHS_RESYNC_FIELD_NUMBER: _builtins.int
+    RERUN_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Optional client-chosen idempotency key: a retried call with the same key starts nothing new."""
+    """Optional client-chosen idempotency key (at most 128 characters): a retried call with the
+    same key and the same task starts nothing new, even when the task it started has failed
+    since.
+    """
+    rerun: _builtins.bool
+    """Start the task again even when it already succeeded (a failed, cancelled or terminated
+    task is always started again). A rerun finds everything already stored and writes nothing
+    new but a fresh manifest. A task still running is joined, never run twice at once.
+    """
     @_builtins.property
     def invoice_import(self) -> Global___InvoiceImportSpec:
         """Import a company's invoices from the GDT portal into the bucket."""
+
+    @_builtins.property
+    def recent_months_resync(self) -> Global___RecentMonthsResyncSpec:
+        """Re-import a company's last few months, to catch invoices that reach the portal late."""
 
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         invoice_import: Global___InvoiceImportSpec | None = ...,
+        recent_months_resync: Global___RecentMonthsResyncSpec | None = ...,
+        rerun: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice_import", b"invoice_import", "task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice_import", b"invoice_import", "recent_months_resync", b"recent_months_resync", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice_import", b"invoice_import", "request_id", b"request_id", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice_import", b"invoice_import", "recent_months_resync", b"recent_months_resync", "request_id", b"request_id", "rerun", b"rerun", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_task: _TypeAlias = _typing.Literal["invoice_import"]  # noqa: Y015
+    _WhichOneofReturnType_task: _TypeAlias = _typing.Literal["invoice_import", "recent_months_resync"]  # noqa: Y015
     _WhichOneofArgType_task: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_task) -> _WhichOneofReturnType_task | None: ...
 
 Global___StartTaskRequest: _TypeAlias = StartTaskRequest  # noqa: Y015
+
+@_typing.final
+class StartTasksRequest(_message.Message):
+    """StartTasksRequest starts a batch of tasks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___StartTaskRequest]:
+        """The tasks, 1-500 of them, each as StartTask takes it."""
+
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___StartTaskRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartTasksRequest: _TypeAlias = StartTasksRequest  # noqa: Y015
+
+@_typing.final
+class StartTasksResponse(_message.Message):
+    """StartTasksResponse has one result per requested task, in request order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___StartTaskResult]:
+        """The results; `results[i]` answers `tasks[i]`."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___StartTaskResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartTasksResponse: _TypeAlias = StartTasksResponse  # noqa: Y015
+
+@_typing.final
+class StartTaskResult(_message.Message):
+    """StartTaskResult is one item of a StartTasks call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    ALREADY_EXISTS_FIELD_NUMBER: _builtins.int
+    already_exists: _builtins.bool
+    """True when an identical task was already running or done and no new one was started."""
+    @_builtins.property
+    def status(self) -> _status_pb2.Status:
+        """OK when the task was started or joined; otherwise why not, as StartTask would have failed
+        (INVALID_ARGUMENT carries BadRequest field violations with paths relative to the item).
+        """
+
+    @_builtins.property
+    def task(self) -> Global___Task:
+        """The task, when `status` is OK. Its details carry the parameters, not the live progress."""
+
+    def __init__(
+        self,
+        *,
+        status: _status_pb2.Status | None = ...,
+        task: Global___Task | None = ...,
+        already_exists: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_exists", b"already_exists", "status", b"status", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartTaskResult: _TypeAlias = StartTaskResult  # noqa: Y015
 
 @_typing.final
 class StartTaskResponse(_message.Message):
@@ -199,6 +304,182 @@ class GetTaskResponse(_message.Message):
 Global___GetTaskResponse: _TypeAlias = GetTaskResponse  # noqa: Y015
 
 @_typing.final
+class ListTasksRequest(_message.Message):
+    """ListTasksRequest selects a page of the caller's tasks. Filters combine with AND; the values
+    of `statuses` combine with OR. Later pages must repeat the same filters.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    COMPANY_TAX_CODE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Tasks per page: 1-200; 0 means 50."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty for the first page."""
+    company_tax_code: _builtins.str
+    """Only tasks for this company (tax code)."""
+    kind: _builtins.str
+    """Only tasks of this kind: the name of a `StartTaskRequest.task` member, e.g. "invoice_import"."""
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___TaskStatus.ValueType]:
+        """Only tasks in one of these statuses; empty means any."""
+
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp:
+        """Only tasks created at or after this time."""
+
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp:
+        """Only tasks created before this time."""
+
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        statuses: _abc.Iterable[Global___TaskStatus.ValueType] | None = ...,
+        company_tax_code: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["company_tax_code", b"company_tax_code", "created_after", b"created_after", "created_before", b"created_before", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTasksRequest: _TypeAlias = ListTasksRequest  # noqa: Y015
+
+@_typing.final
+class ListTasksResponse(_message.Message):
+    """ListTasksResponse is one page of tasks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty on the last page."""
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Task]:
+        """The tasks: running ones first, then finished ones, most recently finished first. Details
+        carry each task's parameters, not its live progress.
+        """
+
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___Task] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTasksResponse: _TypeAlias = ListTasksResponse  # noqa: Y015
+
+@_typing.final
+class WatchTaskRequest(_message.Message):
+    """WatchTaskRequest names the task to follow."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task id from StartTask."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTaskRequest: _TypeAlias = WatchTaskRequest  # noqa: Y015
+
+@_typing.final
+class WatchTaskResponse(_message.Message):
+    """WatchTaskResponse is the task's state at one moment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___Task:
+        """The task, as GetTask would return it."""
+
+    def __init__(
+        self,
+        *,
+        task: Global___Task | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTaskResponse: _TypeAlias = WatchTaskResponse  # noqa: Y015
+
+@_typing.final
+class CancelTaskRequest(_message.Message):
+    """CancelTaskRequest names the task to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task id from StartTask."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTaskRequest: _TypeAlias = CancelTaskRequest  # noqa: Y015
+
+@_typing.final
+class CancelTaskResponse(_message.Message):
+    """CancelTaskResponse returns the task once cancellation was requested."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___Task:
+        """The task: still RUNNING while it winds down, then CANCELLED (follow it with WatchTask)."""
+
+    def __init__(
+        self,
+        *,
+        task: Global___Task | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTaskResponse: _TypeAlias = CancelTaskResponse  # noqa: Y015
+
+@_typing.final
 class PortalCredentials(_message.Message):
     """PortalCredentials are a company's login on the GDT portal. They are encrypted in every stored
     form (Temporal history included) and never returned by any RPC.
@@ -225,6 +506,57 @@ class PortalCredentials(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PortalCredentials: _TypeAlias = PortalCredentials  # noqa: Y015
+
+@_typing.final
+class RecentMonthsResyncSpec(_message.Message):
+    """RecentMonthsResyncSpec asks to import a company's most recent months again. Purchase invoices
+    often reach the portal weeks after their issue date; a regular resync (say weekly) stores the
+    late ones and, since everything else is already stored, writes nothing else.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPANY_TAX_CODE_FIELD_NUMBER: _builtins.int
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
+    MONTHS_FIELD_NUMBER: _builtins.int
+    FLOWS_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENT_INVOICES_FIELD_NUMBER: _builtins.int
+    company_tax_code: _builtins.str
+    """The company's tax code (MST), as in InvoiceImportSpec."""
+    months: _builtins.int
+    """How many calendar months to import, ending with the current month (Vietnam time): 1-12;
+    0 means 3.
+    """
+    bucket: _builtins.str
+    """Bucket to land invoices in; empty means the deployment's default bucket."""
+    max_concurrent_invoices: _builtins.int
+    """At most this many invoices of the company in flight at once; 0 means the default (10)."""
+    @_builtins.property
+    def credentials(self) -> Global___PortalCredentials:
+        """The company's portal login."""
+
+    @_builtins.property
+    def flows(self) -> _containers.RepeatedScalarFieldContainer[_invoice_pb2.Flow.ValueType]:
+        """Flows to import; empty means the two purchase flows."""
+
+    def __init__(
+        self,
+        *,
+        company_tax_code: _builtins.str = ...,
+        credentials: Global___PortalCredentials | None = ...,
+        months: _builtins.int = ...,
+        flows: _abc.Iterable[_invoice_pb2.Flow.ValueType] | None = ...,
+        bucket: _builtins.str = ...,
+        max_concurrent_invoices: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "credentials", b"credentials", "flows", b"flows", "max_concurrent_invoices", b"max_concurrent_invoices", "months", b"months"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecentMonthsResyncSpec: _TypeAlias = RecentMonthsResyncSpec  # noqa: Y015
 
 @_typing.final
 class InvoiceImportSpec(_message.Message):
@@ -292,6 +624,8 @@ class Task(_message.Message):
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
     FAILURE_MESSAGE_FIELD_NUMBER: _builtins.int
     INVOICE_IMPORT_FIELD_NUMBER: _builtins.int
+    RECENT_MONTHS_RESYNC_FIELD_NUMBER: _builtins.int
+    BACKOFF_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Stable task id."""
     status: Global___TaskStatus.ValueType
@@ -310,6 +644,16 @@ class Task(_message.Message):
     def invoice_import(self) -> Global___InvoiceImportDetails:
         """Progress and result of an invoice import."""
 
+    @_builtins.property
+    def recent_months_resync(self) -> Global___RecentMonthsResyncDetails:
+        """Progress and result of a recent-months resync."""
+
+    @_builtins.property
+    def backoff(self) -> Global___TaskBackoff:
+        """Set while a step of the task waits before trying again (the portal's rate limit, a service
+        that is down); unset otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -319,16 +663,54 @@ class Task(_message.Message):
         close_time: _timestamp_pb2.Timestamp | None = ...,
         failure_message: _builtins.str = ...,
         invoice_import: Global___InvoiceImportDetails | None = ...,
+        recent_months_resync: Global___RecentMonthsResyncDetails | None = ...,
+        backoff: Global___TaskBackoff | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "details", b"details", "invoice_import", b"invoice_import"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backoff", b"backoff", "close_time", b"close_time", "create_time", b"create_time", "details", b"details", "invoice_import", b"invoice_import", "recent_months_resync", b"recent_months_resync"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "details", b"details", "failure_message", b"failure_message", "invoice_import", b"invoice_import", "status", b"status", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backoff", b"backoff", "close_time", b"close_time", "create_time", b"create_time", "details", b"details", "failure_message", b"failure_message", "invoice_import", b"invoice_import", "recent_months_resync", b"recent_months_resync", "status", b"status", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_details: _TypeAlias = _typing.Literal["invoice_import"]  # noqa: Y015
+    _WhichOneofReturnType_details: _TypeAlias = _typing.Literal["invoice_import", "recent_months_resync"]  # noqa: Y015
     _WhichOneofArgType_details: _TypeAlias = _typing.Literal["details", b"details"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_details) -> _WhichOneofReturnType_details | None: ...
 
 Global___Task: _TypeAlias = Task  # noqa: Y015
+
+@_typing.final
+class TaskBackoff(_message.Message):
+    """TaskBackoff is a wait a running task is in: a step failed and is retried at `retry_time`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETRY_TIME_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    step: _builtins.str
+    """The step, e.g. "fetch_invoice_batch"."""
+    attempt: _builtins.int
+    """Attempts of that step so far."""
+    reason: _builtins.str
+    """Why the last attempt failed, e.g. "connector FetchInvoices: RESOURCE_EXHAUSTED: ..."."""
+    @_builtins.property
+    def retry_time(self) -> _timestamp_pb2.Timestamp:
+        """When the step is tried again."""
+
+    def __init__(
+        self,
+        *,
+        retry_time: _timestamp_pb2.Timestamp | None = ...,
+        step: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retry_time", b"retry_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "reason", b"reason", "retry_time", b"retry_time", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskBackoff: _TypeAlias = TaskBackoff  # noqa: Y015
 
 @_typing.final
 class InvoiceImportDetails(_message.Message):
@@ -381,6 +763,38 @@ class InvoiceImportDetails(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___InvoiceImportDetails: _TypeAlias = InvoiceImportDetails  # noqa: Y015
+
+@_typing.final
+class RecentMonthsResyncDetails(_message.Message):
+    """RecentMonthsResyncDetails is a resync's parameters, progress and result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTHS_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    NEW_INVOICES_FIELD_NUMBER: _builtins.int
+    months: _builtins.int
+    """How many months the resync covers."""
+    new_invoices: _builtins.int
+    """Invoices the resync stored that were not in the bucket before: the late arrivals."""
+    @_builtins.property
+    def progress(self) -> Global___InvoiceImportDetails:
+        """The import of those months (its range ends the day the resync was requested)."""
+
+    def __init__(
+        self,
+        *,
+        months: _builtins.int = ...,
+        progress: Global___InvoiceImportDetails | None = ...,
+        new_invoices: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["months", b"months", "new_invoices", b"new_invoices", "progress", b"progress"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecentMonthsResyncDetails: _TypeAlias = RecentMonthsResyncDetails  # noqa: Y015
 
 @_typing.final
 class FlowProgress(_message.Message):

@@ -30,9 +30,14 @@ class TaskServiceStub:
     invoices into the bucket) and follow them. Every task runs as a durable Temporal workflow; a
     task id is stable and can be polled from any gateway replica.
 
+    Authentication: every RPC carries `authorization: Bearer <api key>` (or `x-api-key: <key>`);
+    the key names the caller's tenant. A task belongs to the tenant that started it: another
+    tenant's task is NOT_FOUND and never listed.
+
     Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations naming each bad field;
-    NOT_FOUND means no such task for the caller; RESOURCE_EXHAUSTED means the gateway is shedding
-    load (retry with backoff).
+    NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
+    that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
+    shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
     """
 
     def __init__(self, channel):
@@ -46,10 +51,30 @@ class TaskServiceStub:
                 request_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTaskRequest.SerializeToString,
                 response_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTaskResponse.FromString,
                 _registered_method=True)
+        self.StartTasks = channel.unary_unary(
+                '/gdtmesh.gateway.v1.TaskService/StartTasks',
+                request_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTasksRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTasksResponse.FromString,
+                _registered_method=True)
         self.GetTask = channel.unary_unary(
                 '/gdtmesh.gateway.v1.TaskService/GetTask',
                 request_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskRequest.SerializeToString,
                 response_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskResponse.FromString,
+                _registered_method=True)
+        self.ListTasks = channel.unary_unary(
+                '/gdtmesh.gateway.v1.TaskService/ListTasks',
+                request_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksResponse.FromString,
+                _registered_method=True)
+        self.WatchTask = channel.unary_stream(
+                '/gdtmesh.gateway.v1.TaskService/WatchTask',
+                request_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.WatchTaskRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.WatchTaskResponse.FromString,
+                _registered_method=True)
+        self.CancelTask = channel.unary_unary(
+                '/gdtmesh.gateway.v1.TaskService/CancelTask',
+                request_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskResponse.FromString,
                 _registered_method=True)
 
 
@@ -58,9 +83,14 @@ class TaskServiceServicer:
     invoices into the bucket) and follow them. Every task runs as a durable Temporal workflow; a
     task id is stable and can be polled from any gateway replica.
 
+    Authentication: every RPC carries `authorization: Bearer <api key>` (or `x-api-key: <key>`);
+    the key names the caller's tenant. A task belongs to the tenant that started it: another
+    tenant's task is NOT_FOUND and never listed.
+
     Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations naming each bad field;
-    NOT_FOUND means no such task for the caller; RESOURCE_EXHAUSTED means the gateway is shedding
-    load (retry with backoff).
+    NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
+    that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
+    shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
     """
 
     def StartTask(self, request, context):
@@ -71,8 +101,42 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartTasks(self, request, context):
+        """StartTasks starts many tasks in one call (for example one import per client company); each
+        item succeeds or fails on its own, with its own status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetTask(self, request, context):
         """GetTask returns a task's status, live progress and, once finished, its result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTasks(self, request, context):
+        """ListTasks pages through the caller's tasks, optionally filtered: running tasks first, then
+        finished ones, the most recently finished first. Entries carry each task's status and
+        parameters; GetTask or WatchTask give its live progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTask(self, request, context):
+        """WatchTask streams a task's state: once at once, then at every change, until it finishes
+        (the last message is final and the stream ends).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelTask(self, request, context):
+        """CancelTask asks a running task to stop. Work in flight is stopped at its next heartbeat, what
+        was done is written to the manifest, and the task ends CANCELLED. Cancelling a cancelled
+        task is a no-op; a task that already succeeded or failed is FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,10 +150,30 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     request_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTaskRequest.FromString,
                     response_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTaskResponse.SerializeToString,
             ),
+            'StartTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartTasks,
+                    request_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTasksRequest.FromString,
+                    response_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTasksResponse.SerializeToString,
+            ),
             'GetTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTask,
                     request_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskRequest.FromString,
                     response_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskResponse.SerializeToString,
+            ),
+            'ListTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTasks,
+                    request_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksRequest.FromString,
+                    response_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksResponse.SerializeToString,
+            ),
+            'WatchTask': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTask,
+                    request_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.WatchTaskRequest.FromString,
+                    response_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.WatchTaskResponse.SerializeToString,
+            ),
+            'CancelTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTask,
+                    request_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskRequest.FromString,
+                    response_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -104,9 +188,14 @@ class TaskService:
     invoices into the bucket) and follow them. Every task runs as a durable Temporal workflow; a
     task id is stable and can be polled from any gateway replica.
 
+    Authentication: every RPC carries `authorization: Bearer <api key>` (or `x-api-key: <key>`);
+    the key names the caller's tenant. A task belongs to the tenant that started it: another
+    tenant's task is NOT_FOUND and never listed.
+
     Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations naming each bad field;
-    NOT_FOUND means no such task for the caller; RESOURCE_EXHAUSTED means the gateway is shedding
-    load (retry with backoff).
+    NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
+    that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
+    shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
     """
 
     @staticmethod
@@ -137,6 +226,33 @@ class TaskService:
             _registered_method=True)
 
     @staticmethod
+    def StartTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gdtmesh.gateway.v1.TaskService/StartTasks',
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTasksRequest.SerializeToString,
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.StartTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetTask(request,
             target,
             options=(),
@@ -153,6 +269,87 @@ class TaskService:
             '/gdtmesh.gateway.v1.TaskService/GetTask',
             gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskRequest.SerializeToString,
             gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gdtmesh.gateway.v1.TaskService/ListTasks',
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksRequest.SerializeToString,
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.ListTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gdtmesh.gateway.v1.TaskService/WatchTask',
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.WatchTaskRequest.SerializeToString,
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.WatchTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gdtmesh.gateway.v1.TaskService/CancelTask',
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskRequest.SerializeToString,
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,9 +31,14 @@ class TaskServiceStub:
     invoices into the bucket) and follow them. Every task runs as a durable Temporal workflow; a
     task id is stable and can be polled from any gateway replica.
 
+    Authentication: every RPC carries `authorization: Bearer <api key>` (or `x-api-key: <key>`);
+    the key names the caller's tenant. A task belongs to the tenant that started it: another
+    tenant's task is NOT_FOUND and never listed.
+
     Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations naming each bad field;
-    NOT_FOUND means no such task for the caller; RESOURCE_EXHAUSTED means the gateway is shedding
-    load (retry with backoff).
+    NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
+    that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
+    shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
     """
 
     @_typing.overload
@@ -44,8 +49,26 @@ class TaskServiceStub:
     """StartTask starts a task, or returns the task already running for the same request: the same
     import (company, range, flows) requested twice is one task.
     """
+    StartTasks: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.StartTasksRequest, _gateway_pb2.StartTasksResponse]
+    """StartTasks starts many tasks in one call (for example one import per client company); each
+    item succeeds or fails on its own, with its own status.
+    """
     GetTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetTaskRequest, _gateway_pb2.GetTaskResponse]
     """GetTask returns a task's status, live progress and, once finished, its result."""
+    ListTasks: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListTasksRequest, _gateway_pb2.ListTasksResponse]
+    """ListTasks pages through the caller's tasks, optionally filtered: running tasks first, then
+    finished ones, the most recently finished first. Entries carry each task's status and
+    parameters; GetTask or WatchTask give its live progress.
+    """
+    WatchTask: _grpc.UnaryStreamMultiCallable[_gateway_pb2.WatchTaskRequest, _gateway_pb2.WatchTaskResponse]
+    """WatchTask streams a task's state: once at once, then at every change, until it finishes
+    (the last message is final and the stream ends).
+    """
+    CancelTask: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.CancelTaskRequest, _gateway_pb2.CancelTaskResponse]
+    """CancelTask asks a running task to stop. Work in flight is stopped at its next heartbeat, what
+    was done is written to the manifest, and the task ends CANCELLED. Cancelling a cancelled
+    task is a no-op; a task that already succeeded or failed is FAILED_PRECONDITION.
+    """
 
 @_typing.type_check_only
 class TaskServiceAsyncStub(TaskServiceStub):
@@ -53,9 +76,14 @@ class TaskServiceAsyncStub(TaskServiceStub):
     invoices into the bucket) and follow them. Every task runs as a durable Temporal workflow; a
     task id is stable and can be polled from any gateway replica.
 
+    Authentication: every RPC carries `authorization: Bearer <api key>` (or `x-api-key: <key>`);
+    the key names the caller's tenant. A task belongs to the tenant that started it: another
+    tenant's task is NOT_FOUND and never listed.
+
     Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations naming each bad field;
-    NOT_FOUND means no such task for the caller; RESOURCE_EXHAUSTED means the gateway is shedding
-    load (retry with backoff).
+    NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
+    that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
+    shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -63,17 +91,40 @@ class TaskServiceAsyncStub(TaskServiceStub):
     """StartTask starts a task, or returns the task already running for the same request: the same
     import (company, range, flows) requested twice is one task.
     """
+    StartTasks: _aio.UnaryUnaryMultiCallable[_gateway_pb2.StartTasksRequest, _gateway_pb2.StartTasksResponse]  # type: ignore[assignment]
+    """StartTasks starts many tasks in one call (for example one import per client company); each
+    item succeeds or fails on its own, with its own status.
+    """
     GetTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetTaskRequest, _gateway_pb2.GetTaskResponse]  # type: ignore[assignment]
     """GetTask returns a task's status, live progress and, once finished, its result."""
+    ListTasks: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListTasksRequest, _gateway_pb2.ListTasksResponse]  # type: ignore[assignment]
+    """ListTasks pages through the caller's tasks, optionally filtered: running tasks first, then
+    finished ones, the most recently finished first. Entries carry each task's status and
+    parameters; GetTask or WatchTask give its live progress.
+    """
+    WatchTask: _aio.UnaryStreamMultiCallable[_gateway_pb2.WatchTaskRequest, _gateway_pb2.WatchTaskResponse]  # type: ignore[assignment]
+    """WatchTask streams a task's state: once at once, then at every change, until it finishes
+    (the last message is final and the stream ends).
+    """
+    CancelTask: _aio.UnaryUnaryMultiCallable[_gateway_pb2.CancelTaskRequest, _gateway_pb2.CancelTaskResponse]  # type: ignore[assignment]
+    """CancelTask asks a running task to stop. Work in flight is stopped at its next heartbeat, what
+    was done is written to the manifest, and the task ends CANCELLED. Cancelling a cancelled
+    task is a no-op; a task that already succeeded or failed is FAILED_PRECONDITION.
+    """
 
 class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
     """TaskService is gdtmesh's public API: start long-running tasks (such as importing a company's
     invoices into the bucket) and follow them. Every task runs as a durable Temporal workflow; a
     task id is stable and can be polled from any gateway replica.
 
+    Authentication: every RPC carries `authorization: Bearer <api key>` (or `x-api-key: <key>`);
+    the key names the caller's tenant. A task belongs to the tenant that started it: another
+    tenant's task is NOT_FOUND and never listed.
+
     Errors: INVALID_ARGUMENT carries google.rpc.BadRequest field violations naming each bad field;
-    NOT_FOUND means no such task for the caller; RESOURCE_EXHAUSTED means the gateway is shedding
-    load (retry with backoff).
+    NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
+    that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
+    shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
     """
 
     @_abc_1.abstractmethod
@@ -87,11 +138,53 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def StartTasks(
+        self,
+        request: _gateway_pb2.StartTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.StartTasksResponse, _abc.Awaitable[_gateway_pb2.StartTasksResponse]]:
+        """StartTasks starts many tasks in one call (for example one import per client company); each
+        item succeeds or fails on its own, with its own status.
+        """
+
+    @_abc_1.abstractmethod
     def GetTask(
         self,
         request: _gateway_pb2.GetTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetTaskResponse, _abc.Awaitable[_gateway_pb2.GetTaskResponse]]:
         """GetTask returns a task's status, live progress and, once finished, its result."""
+
+    @_abc_1.abstractmethod
+    def ListTasks(
+        self,
+        request: _gateway_pb2.ListTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListTasksResponse, _abc.Awaitable[_gateway_pb2.ListTasksResponse]]:
+        """ListTasks pages through the caller's tasks, optionally filtered: running tasks first, then
+        finished ones, the most recently finished first. Entries carry each task's status and
+        parameters; GetTask or WatchTask give its live progress.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchTask(
+        self,
+        request: _gateway_pb2.WatchTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.WatchTaskResponse], _abc.AsyncIterator[_gateway_pb2.WatchTaskResponse]]:
+        """WatchTask streams a task's state: once at once, then at every change, until it finishes
+        (the last message is final and the stream ends).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelTask(
+        self,
+        request: _gateway_pb2.CancelTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.CancelTaskResponse, _abc.Awaitable[_gateway_pb2.CancelTaskResponse]]:
+        """CancelTask asks a running task to stop. Work in flight is stopped at its next heartbeat, what
+        was done is written to the manifest, and the task ends CANCELLED. Cancelling a cancelled
+        task is a no-op; a task that already succeeded or failed is FAILED_PRECONDITION.
+        """
 
 def add_TaskServiceServicer_to_server(servicer: TaskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

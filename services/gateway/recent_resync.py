@@ -1,0 +1,121 @@
+"""The recent-months resync task kind: `StartTaskRequest.recent_months_resync` -> the
+`RecentMonthsResync` workflow -> `Task.recent_months_resync`.
+
+The months end on the day the resync is asked for (Vietnam time). That day is part of the task
+key, so the same resync asked twice in a day is one task and tomorrow's is a new one; the
+workflow takes it from the task id rather than its own clock, so every run covers the same days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gdtmesh.gateway.v1 import gateway_pb2
+from gdtmesh.invoice.v1.invoice_pb2 import Flow
+from services.gateway.invoice_import import (
+    check_company_spec,
+    distinct_flows,
+    flows_key,
+    import_details,
+    vietnam_today,
+)
+from workers.imports.models import (
+    DEFAULT_MAX_CONCURRENT_INVOICES,
+    PHASE_OPENING_SESSION,
+    PROGRESS_QUERY,
+    RESYNC_WORKFLOW_NAME,
+    ImportProgress,
+    ResyncInput,
+)
+from workers.imports.workflows import resync_import
+
+DEFAULT_MONTHS = 3
+MAX_MONTHS = 12
+# Late arrivals are purchase invoices: a supplier's invoice reaches the buyer's list late.
+PURCHASE_FLOWS = (int(Flow.FLOW_PURCHASE_ELECTRONIC), int(Flow.FLOW_PURCHASE_CASH_REGISTER))
+
+
+class RecentMonthsResyncKind:
+    member = "recent_months_resync"
+    id_segment = "recent-months-resync"
+    workflow = RESYNC_WORKFLOW_NAME
+    progress_query = PROGRESS_QUERY
+    result_type = ImportProgress
+
+    def __init__(
+        self,
+        default_bucket: str = "",
+        fetch_overlap: int = 4,
+        today: Callable[[], dt.date] = vietnam_today,
+    ) -> None:
+        self._default_bucket = default_bucket
+        self._fetch_overlap = fetch_overlap
+        self._today = today
+
+    def validate(self, spec: gateway_pb2.RecentMonthsResyncSpec) -> dict[str, str]:
+        problems = check_company_spec(spec)
+        if not 0 <= spec.months <= MAX_MONTHS:
+            problems["months"] = f"must be 1-{MAX_MONTHS} (0 means {DEFAULT_MONTHS})"
+        return problems
+
+    def task_key(self, spec: gateway_pb2.RecentMonthsResyncSpec) -> str:
+        """`{company}:{n}m:{flows}:{yyyymmdd}`, the day the months end on."""
+        flows = _flows(spec)
+        named = "purchases" if flows == list(PURCHASE_FLOWS) else flows_key(flows)
+        return f"{spec.company_tax_code}:{_months(spec)}m:{named}:{self._today():%Y%m%d}"
+
+    def company(self, spec: gateway_pb2.RecentMonthsResyncSpec) -> str:
+        return spec.company_tax_code
+
+    def workflow_input(self, task_id: str, spec: gateway_pb2.RecentMonthsResyncSpec) -> ResyncInput:
+        return ResyncInput(
+            import_id=task_id,
+            company_tax_code=spec.company_tax_code,
+            username=spec.credentials.username,
+            password=spec.credentials.password,
+            months=_months(spec),
+            as_of=_as_of(task_id).isoformat(),
+            flows=_flows(spec),
+            bucket=spec.bucket or self._default_bucket,
+            max_concurrent_invoices=spec.max_concurrent_invoices or DEFAULT_MAX_CONCURRENT_INVOICES,
+            fetch_overlap=self._fetch_overlap,
+        )
+
+    def memo(self, task_id: str, spec: gateway_pb2.RecentMonthsResyncSpec) -> dict[str, Any]:
+        as_of = _as_of(task_id).isoformat()
+        months = resync_import(ResyncInput("", "", "", "", _months(spec), as_of, []))
+        return {
+            "company_tax_code": spec.company_tax_code,
+            "months": _months(spec),
+            "start_date": months.start_date,
+            "end_date": months.end_date,
+            "flows": _flows(spec),
+            "bucket": spec.bucket or self._default_bucket,
+        }
+
+    def initial_progress(self) -> ImportProgress:
+        return ImportProgress(PHASE_OPENING_SESSION)
+
+    def details(
+        self, memo: Mapping[str, Any], progress: ImportProgress | None
+    ) -> gateway_pb2.RecentMonthsResyncDetails:
+        details = gateway_pb2.RecentMonthsResyncDetails(
+            months=int(memo.get("months", 0)), progress=import_details(memo, progress)
+        )
+        if progress is not None:
+            details.new_invoices = sum(period.stored for period in progress.periods)
+        return details
+
+
+def _months(spec: gateway_pb2.RecentMonthsResyncSpec) -> int:
+    return spec.months or DEFAULT_MONTHS
+
+
+def _flows(spec: gateway_pb2.RecentMonthsResyncSpec) -> list[int]:
+    return distinct_flows(spec.flows) or list(PURCHASE_FLOWS)
+
+
+def _as_of(task_id: str) -> dt.date:
+    return dt.datetime.strptime(task_id.rsplit(":", 1)[1], "%Y%m%d").date()
