@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gdtmesh.runtime.codec import parse_keys
 from gdtmesh.runtime.config import Secret, check_listen_address
 from services.gateway.auth import parse_api_keys
+from services.gateway.codec_server import parse_tokens
 from services.gateway.invoice_import import check_bucket_name
 from workers.config import check_target
 
@@ -28,6 +29,10 @@ class GatewayConfig:
     gateway_max_streams: int = 1000  # WatchTask streams in progress
     gateway_watch_interval_seconds: float = 1.0  # how often a watched task is looked at
     gateway_shutdown_grace_seconds: float = 5.0
+    # The remote codec endpoint for the Temporal UI and CLI (codec_server.py); empty: none.
+    codec_listen: str = ""
+    codec_tokens: Secret = Secret("")  # operators' tokens, comma-separated, 16+ characters
+    codec_cors_origins: tuple[str, ...] = ("http://127.0.0.1:8233", "http://localhost:8233")
 
     def __post_init__(self) -> None:
         parse_keys(self.codec_keys.reveal())
@@ -47,3 +52,7 @@ class GatewayConfig:
                 raise ValueError(f"GDTMESH_{name.upper()} must be at least 1")
         if not 0.05 <= self.gateway_watch_interval_seconds <= 60:
             raise ValueError("GDTMESH_GATEWAY_WATCH_INTERVAL_SECONDS must be 0.05-60")
+        if self.codec_listen:
+            check_listen_address("GDTMESH_CODEC_LISTEN", self.codec_listen)
+            if not parse_tokens(self.codec_tokens.reveal()):
+                raise ValueError("GDTMESH_CODEC_TOKENS is required with GDTMESH_CODEC_LISTEN")

@@ -17,6 +17,7 @@ from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grp
 from gdtmesh.runtime.process import run_process
 from gdtmesh.runtime.temporal import connect_temporal
 from services.gateway.auth import ApiKeyInterceptor, ApiKeys, parse_api_keys
+from services.gateway.codec_server import CodecServer, parse_tokens, start_codec_server
 from services.gateway.config import GatewayConfig
 from services.gateway.invoice_import import InvoiceImportKind
 from services.gateway.load_shedding import LoadSheddingInterceptor
@@ -64,9 +65,30 @@ async def start(config: GatewayConfig, client: Client | None = None) -> GrpcServ
         return [SERVICE_NAME]
 
     # Shed first: a refused call costs no key check.
-    return await start_grpc_service(
+    service = await start_grpc_service(
         config.gateway_listen, register, extra_interceptors=[shedding, ApiKeyInterceptor(keys)]
     )
+    if config.codec_listen:
+        try:
+            codec = await start_codec(config)
+        except OSError:
+            await service.stop(0)
+            raise
+        service.on_stop.append(codec.stop)
+    return service
+
+
+async def start_codec(config: GatewayConfig) -> CodecServer:
+    """The remote codec endpoint for the Temporal UI and CLI, with the gateway's keys."""
+    codec = await start_codec_server(
+        config.codec_listen,
+        parse_keys(config.codec_keys.reveal()),
+        parse_tokens(config.codec_tokens.reveal()),
+        config.codec_cors_origins,
+        config.temporal_namespace,
+    )
+    log.info("codec endpoint listening", port=codec.port)
+    return codec
 
 
 async def serve(config: GatewayConfig) -> None:

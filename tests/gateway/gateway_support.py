@@ -48,15 +48,15 @@ def fresh_company() -> str:
 
 
 def gateway_config(temporal_address: str, task_queue: str, **settings: Any) -> GatewayConfig:
+    defaults: dict[str, Any] = {
+        "codec_keys": Secret(CODEC_KEYS),
+        "api_keys": Secret(f"tenant-a:{KEY_A},tenant-b:{KEY_B}"),
+        "gateway_listen": "127.0.0.1:0",
+        "default_bucket": DEFAULT_BUCKET,
+        "gateway_watch_interval_seconds": 0.05,
+    }
     return GatewayConfig(
-        codec_keys=Secret(CODEC_KEYS),
-        api_keys=Secret(f"tenant-a:{KEY_A},tenant-b:{KEY_B}"),
-        gateway_listen="127.0.0.1:0",
-        temporal_address=temporal_address,
-        task_queue=task_queue,
-        default_bucket=DEFAULT_BUCKET,
-        gateway_watch_interval_seconds=0.05,
-        **settings,
+        temporal_address=temporal_address, task_queue=task_queue, **{**defaults, **settings}
     )
 
 

@@ -38,6 +38,8 @@ def test_defaults_need_only_the_keys() -> None:
         ("GDTMESH_GATEWAY_MAX_CONCURRENT_RPCS", "0", "at least 1"),
         ("GDTMESH_GATEWAY_MAX_STREAMS", "-1", "at least 1"),
         ("GDTMESH_GATEWAY_WATCH_INTERVAL_SECONDS", "0", "0.05-60"),
+        ("GDTMESH_CODEC_LISTEN", "127.0.0.1:8089", "GDTMESH_CODEC_TOKENS is required"),
+        ("GDTMESH_CODEC_LISTEN", "8089", "host:port"),
     ],
 )
 def test_bad_settings_are_refused_without_showing_keys(
@@ -87,3 +89,15 @@ def test_every_task_kind_of_the_api_is_served() -> None:
     assert sorted(k.member for k in kinds) == sorted(f.name for f in requested)
     assert sorted(f.name for f in requested) == sorted(f.name for f in detailed)
     assert len({k.id_segment for k in kinds}) == len(kinds)
+
+
+def test_a_short_codec_token_is_refused_without_showing_it() -> None:
+    environ = {
+        "GDTMESH_CODEC_KEYS": CODEC_KEYS,
+        "GDTMESH_API_KEYS": f"a:{KEY_A}",
+        "GDTMESH_CODEC_LISTEN": "127.0.0.1:8089",
+        "GDTMESH_CODEC_TOKENS": "operator-token-0123456789,tiny",
+    }
+    with pytest.raises(ConfigError, match="16\\+ characters") as raised:
+        load(GatewayConfig, environ=environ)
+    assert "tiny" not in str(raised.value)

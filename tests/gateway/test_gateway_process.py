@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import grpc
+import pytest
 from gateway_support import CODEC_KEYS, KEY_A
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -15,7 +18,7 @@ from gdtmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from gdtmesh.mesh.servers import HOST, ManagedProcess, free_port, spawn
 
 
-def gateway_env(temporal: ManagedProcess, port: int) -> dict[str, str]:
+def gateway_env(temporal: ManagedProcess, port: int, codec_port: int) -> dict[str, str]:
     return {
         "GDTMESH_CODEC_KEYS": CODEC_KEYS,
         "GDTMESH_API_KEYS": f"tenant-a:{KEY_A}",
@@ -23,6 +26,8 @@ def gateway_env(temporal: ManagedProcess, port: int) -> dict[str, str]:
         "GDTMESH_TEMPORAL_ADDRESS": temporal.address,
         "GDTMESH_TASK_QUEUE": "gateway-process-test",
         "GDTMESH_DEFAULT_BUCKET": "default-bucket",
+        "GDTMESH_CODEC_LISTEN": f"{HOST}:{codec_port}",
+        "GDTMESH_CODEC_TOKENS": "operator-token-0123456789",
     }
 
 
@@ -38,13 +43,13 @@ def serving(port: int) -> bool:
 
 
 def test_the_gateway_process_serves_from_the_environment(temporal_server: ManagedProcess) -> None:
-    port = free_port()
+    port, codec_port = free_port(), free_port()
     process = spawn(
         "gateway",
         [sys.executable, "-m", "services.gateway"],
         port,
         lambda: serving(port),
-        env=gateway_env(temporal_server, port),
+        env=gateway_env(temporal_server, port, codec_port),
     )
     try:
         with grpc.insecure_channel(f"{HOST}:{port}") as channel:
@@ -56,6 +61,10 @@ def test_the_gateway_process_serves_from_the_environment(temporal_server: Manage
                 assert error.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
             else:
                 raise AssertionError("an unknown task was found")
+        codec = urllib.request.Request(f"http://{HOST}:{codec_port}/decode", b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(codec, timeout=5)  # the codec endpoint is up, and locked
+        assert refused.value.code == 401
     finally:
         process.stop()
     assert process.popen.returncode == 0
