@@ -45,6 +45,12 @@ class MeshPorts:
     temporal_ui: int = 8233
     redis: int = 6399
     gcs: int = 4443
+    # Prometheus endpoints (GDTMESH_METRICS_LISTEN) of our processes; connector and worker
+    # replicas serve none.
+    gateway_metrics: int = 9464
+    connector_metrics: int = 9465
+    storage_metrics: int = 9466
+    worker_metrics: int = 9467
 
     @classmethod
     def free(cls) -> MeshPorts:
@@ -85,6 +91,10 @@ class Mesh:
             "api_key": self.api_key,
             "authorization": f"Bearer {self.api_key}",
             "logs": str(self.state_dir / "logs"),
+            **{
+                f"{name}_metrics": f"http://{HOST}:{port}/metrics"
+                for name, port in self.metrics_ports().items()
+            },
         }
 
     def process(self, name: str) -> ManagedProcess:
@@ -95,6 +105,7 @@ class Mesh:
         p = self.ports
         return {
             "GDTMESH_LOG_LEVEL": "INFO",
+            "GDTMESH_METRICS_LISTEN": "",  # per process: `process_env`
             "GDTMESH_TEMPORAL_ADDRESS": f"{HOST}:{p.temporal}",
             "GDTMESH_TEMPORAL_NAMESPACE": "default",
             "GDTMESH_TASK_QUEUE": TASK_QUEUE,
@@ -120,6 +131,23 @@ class Mesh:
             "GDTMESH_STORAGE_PROJECT": "gdtmesh-local",
             "GDTMESH_STORAGE_CREATE_BUCKET": "true",
             "STORAGE_EMULATOR_HOST": f"http://{HOST}:{p.gcs}",
+        }
+
+    def metrics_ports(self) -> dict[str, int]:
+        p = self.ports
+        return {
+            "gateway": p.gateway_metrics,
+            "connector": p.connector_metrics,
+            "storage": p.storage_metrics,
+            "worker": p.worker_metrics,
+        }
+
+    def process_env(self, process: str) -> dict[str, str]:
+        """What one of our processes gets on top of `service_env`: its own metrics endpoint,
+        and its name in traces (the compose mesh's service name)."""
+        return {
+            "GDTMESH_METRICS_LISTEN": f"{HOST}:{self.metrics_ports()[process]}",
+            "OTEL_SERVICE_NAME": process,
         }
 
     def stop(self) -> None:
@@ -161,9 +189,11 @@ def start_mesh(
             ("connector", "services.gdt_connector", ports.connector),
             ("gateway", "services.gateway", ports.gateway),
         ):
-            mesh.processes.append(_start_service(name, module, port, env, logs))
+            own_env = {**env, **mesh.process_env(name)}
+            mesh.processes.append(_start_service(name, module, port, own_env, logs))
             note(name)
-        mesh.processes.append(_start_worker(env, logs, ports.temporal))
+        worker_env = {**env, **mesh.process_env("worker")}
+        mesh.processes.append(_start_worker(worker_env, logs, ports.temporal))
         note("worker")
     except BaseException:
         mesh.stop()

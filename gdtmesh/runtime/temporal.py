@@ -49,9 +49,16 @@ async def connect_temporal(
 
 def _runtime_with_metrics(listen: str) -> Runtime:
     try:
-        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=listen)))
+        return Runtime(telemetry=TelemetryConfig(metrics=_prometheus(listen)))
     except Exception as error:  # the Rust core reports a bind failure as a plain exception
         raise OSError(f"cannot serve Temporal metrics on {listen}: {error}") from None
+
+
+def _prometheus(listen: str) -> PrometheusConfig:
+    """Prometheus conventions: counters end in `_total`, durations are seconds and say so."""
+    return PrometheusConfig(
+        bind_address=listen, counters_total_suffix=True, unit_suffix=True, durations_as_seconds=True
+    )
 
 
 class WorkContextInterceptor(client.Interceptor, worker.Interceptor):

@@ -19,6 +19,7 @@ import pytest
 from gdtmesh.mesh.launcher import Mesh, MeshPorts
 from gdtmesh.runtime.codec import new_key_spec
 from gdtmesh.runtime.config import load
+from gdtmesh.runtime.metrics import metrics_listen
 from services.gateway.config import GatewayConfig
 from services.gdt_connector.config import ConnectorConfig
 from services.storage.config import StorageConfig
@@ -78,10 +79,12 @@ def gdtmesh_vars(service: dict[str, Any]) -> dict[str, str]:
 def test_each_service_gets_exactly_what_it_reads(compose: dict[str, Any], name: str) -> None:
     config_class = CONFIGS[name]
     given = gdtmesh_vars(compose[name])
-    shared = {"GDTMESH_LOG_LEVEL"}  # read by the shared bootstrap, not the service config
+    # Read by the shared bootstrap, not the service config.
+    shared = {"GDTMESH_LOG_LEVEL", "GDTMESH_METRICS_LISTEN"}
     assert required_names(config_class) <= given.keys()
     assert given.keys() - shared <= env_names(config_class), "variables nobody reads"
     load(config_class, environ=given)  # the values pass the service's own validation
+    assert metrics_listen(given).endswith(":9464")  # and the bootstrap's
 
 
 def test_names_match_the_embedded_mesh(compose: dict[str, Any]) -> None:
@@ -92,7 +95,11 @@ def test_names_match_the_embedded_mesh(compose: dict[str, Any]) -> None:
 
 
 def _listen_port(compose: dict[str, Any], service: str) -> int:
-    [listen] = [v for k, v in gdtmesh_vars(compose[service]).items() if k.endswith("_LISTEN")]
+    [listen] = [
+        v
+        for k, v in gdtmesh_vars(compose[service]).items()
+        if k.endswith("_LISTEN") and k != "GDTMESH_METRICS_LISTEN"
+    ]
     return int(listen.rpartition(":")[2])
 
 
