@@ -15,6 +15,7 @@ COMMANDS = {
     "up": "up",
     "serve": "serve",
     "import": "import_",
+    "watch": "watch",
     "sandbox": "sandbox",
     "captcha": "captcha",
     "health": "health",

@@ -45,7 +45,11 @@ async def gateway(
             default_heartbeat_throttle_interval=timedelta(milliseconds=100),
         ):
             yield Gateway(
-                gateway_pb2_grpc.TaskServiceStub(channel), channel, imports, gateway_client
+                gateway_pb2_grpc.TaskServiceStub(channel),
+                channel,
+                imports,
+                gateway_client,
+                f"127.0.0.1:{service.port}",
             )
             if imports.gate is not None:
                 imports.gate.set()  # let gated imports finish before the worker stops

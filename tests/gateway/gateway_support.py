@@ -36,6 +36,7 @@ class Gateway:
     channel: grpc.aio.Channel
     imports: ImportDoubles
     client: Client
+    address: str = ""  # host:port the gateway listens on
 
 
 def auth(key: str = KEY_A) -> tuple[tuple[str, str], ...]:
