@@ -174,7 +174,11 @@ def start_mesh(
     try:
         mesh.processes.append(
             servers.start_temporal(
-                ports.temporal, ports.temporal_ui, db_path=state_dir / "temporal.db", log_dir=logs
+                ports.temporal,
+                ports.temporal_ui,
+                db_path=state_dir / "temporal.db",
+                log_dir=logs,
+                search_attributes=_search_attributes(),  # ListTasks queries them
             )
         )
         note("temporal")
@@ -274,3 +278,9 @@ def _has_pollers(temporal_port: int) -> bool:
 def wait_forever() -> None:
     while True:
         time.sleep(3600)
+
+
+def _search_attributes() -> tuple[str, ...]:
+    from services.gateway.visibility import SEARCH_ATTRIBUTE_FLAGS  # heavy: Temporal's SDK
+
+    return SEARCH_ATTRIBUTE_FLAGS
