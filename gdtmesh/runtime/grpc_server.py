@@ -8,7 +8,7 @@ import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,14 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from gdtmesh.runtime.errors import ServiceError
 from gdtmesh.runtime.metrics import RPC_HANDLED, RPC_SECONDS, RPC_STARTED
-from gdtmesh.runtime.telemetry import WorkValue, flow_code, propagated_fields, work_context
+from gdtmesh.runtime.telemetry import (
+    WorkValue,
+    attached,
+    flow_code,
+    propagated_fields,
+    without_baggage,
+    work_context,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +36,13 @@ log = structlog.get_logger(__name__)
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
     """Per RPC: the work context (what the caller sent as baggage plus what the request says:
     `request_work_fields`) for its logs and spans, and the go-grpc-prometheus metrics. Sits
-    outside every other interceptor but tracing, so refused calls are counted too."""
+    outside every other interceptor but tracing, so refused calls are counted too.
+
+    A public server (the gateway) drops the baggage its callers send: outsiders do not get to
+    name the task or company our logs and spans are filed under."""
+
+    def __init__(self, *, public: bool = False) -> None:
+        self._public = public
 
     async def intercept_service(
         self,
@@ -45,7 +58,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             labels = ("unary", service, method)
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                with _observed(labels, request, context):
+                with _observed(labels, request, context, self._public):
                     return await inner(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
@@ -56,7 +69,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             stream_labels = ("server_stream", service, method)
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                with _observed(stream_labels, request, context):
+                with _observed(stream_labels, request, context, self._public):
                     async for item in inner_stream(request, context):
                         yield item
 
@@ -68,13 +81,17 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
 @contextmanager
 def _observed(
-    labels: tuple[str, str, str], request: Any, context: grpc.aio.ServicerContext
+    labels: tuple[str, str, str], request: Any, context: grpc.aio.ServicerContext, public: bool
 ) -> Iterator[None]:
     RPC_STARTED.labels(*labels).inc()
     started = time.perf_counter()
     code = grpc.StatusCode.OK
+    inherited = {} if public else propagated_fields()
     try:
-        with work_context(**{**propagated_fields(), **request_work_fields(request)}):
+        with (
+            attached(without_baggage()) if public else nullcontext(),
+            work_context(**{**inherited, **request_work_fields(request)}),
+        ):
             yield
         code = context.code() or grpc.StatusCode.OK
     except ServiceError as error:
@@ -201,12 +218,14 @@ async def start_grpc_service(
     *,
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     max_message_bytes: int = 16 * 1024 * 1024,
+    public: bool = False,
 ) -> GrpcService:
-    """Build and start a server. `register` adds the servicers and returns their full names."""
+    """Build and start a server. `register` adds the servicers and returns their full names;
+    `public` for a server outside callers reach (see `ObservingInterceptor`)."""
     server = grpc.aio.server(
         interceptors=[
             aio_server_interceptor(filter_=filters.negate(filters.health_check())),
-            ObservingInterceptor(),
+            ObservingInterceptor(public=public),
             *extra_interceptors,
             ErrorMappingInterceptor(),
         ],

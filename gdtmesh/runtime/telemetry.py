@@ -78,16 +78,26 @@ def work_context(**fields: WorkValue | None) -> Iterator[None]:
     for name in PROPAGATED_FIELDS:
         if name in present:
             context = baggage.set_baggage(ATTRIBUTE_PREFIX + name, str(present[name]), context)
-    otel_token = otel_context.attach(context)
-    log_tokens = structlog.contextvars.bind_contextvars(**present)
+    with attached(context):
+        log_tokens = structlog.contextvars.bind_contextvars(**present)
+        try:
+            yield
+        finally:
+            # A stream handler may be finalised in another context: nothing to undo there.
+            with suppress(ValueError):
+                structlog.contextvars.reset_contextvars(**log_tokens)
+
+
+@contextmanager
+def attached(context: Context) -> Iterator[None]:
+    """`context` is the current OpenTelemetry context for the block (detached quietly where
+    the block ends in another asyncio context, as a cancelled stream handler may)."""
+    token = otel_context.attach(context)
     try:
         yield
     finally:
-        # A stream handler may be finalised in another context: nothing to undo there.
         with suppress(ValueError):
-            structlog.contextvars.reset_contextvars(**log_tokens)
-        with suppress(ValueError):
-            otel_token.var.reset(otel_token)  # type: ignore[attr-defined]
+            token.var.reset(token)  # type: ignore[attr-defined]
 
 
 def flow_code(value: int) -> str:

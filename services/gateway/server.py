@@ -66,7 +66,10 @@ async def start(config: GatewayConfig, client: Client | None = None) -> GrpcServ
 
     # Shed first: a refused call costs no key check.
     service = await start_grpc_service(
-        config.gateway_listen, register, extra_interceptors=[shedding, ApiKeyInterceptor(keys)]
+        config.gateway_listen,
+        register,
+        extra_interceptors=[shedding, ApiKeyInterceptor(keys)],
+        public=True,  # callers' baggage is not trusted (docs/observability.md)
     )
     if config.codec_listen:
         try:

@@ -19,7 +19,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -31,12 +31,11 @@ import grpc
 import structlog
 import yarl
 from google.rpc import error_details_pb2
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
 from gdtmesh.runtime.errors import ServiceError, error_info, retry_later
-from gdtmesh.runtime.telemetry import without_baggage
+from gdtmesh.runtime.telemetry import attached, without_baggage
 from services.gdt_connector.config import ConnectorConfig
 from services.gdt_connector.metrics import (
     PORTAL_BACKOFF_SECONDS,
@@ -179,25 +178,25 @@ class PortalClient:
         what = f"{method} {path}"
         started = time.perf_counter()
         status = "error"
-        outside = otel_context.attach(without_baggage())
         try:
-            async with self._http.request(
-                method,
-                self._root + path,
-                params=params,
-                json=json_body,
-                headers=headers,
-                timeout=client_timeout,
-            ) as response:
-                status = str(response.status)
-                body = await self._read(response, what)
-                reply = Reply(
-                    response.status,
-                    response.content_type or "",
-                    body,
-                    {name: morsel.value for name, morsel in response.cookies.items()},
-                )
-                retry_after = response.headers.get("Retry-After")
+            with _leaving_the_mesh():
+                async with self._http.request(
+                    method,
+                    self._root + path,
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=client_timeout,
+                ) as response:
+                    status = str(response.status)
+                    body = await self._read(response, what)
+                    reply = Reply(
+                        response.status,
+                        response.content_type or "",
+                        body,
+                        {name: morsel.value for name, morsel in response.cookies.items()},
+                    )
+                    retry_after = response.headers.get("Retry-After")
         except TimeoutError:
             status = "timeout"
             raise ServiceError(
@@ -208,7 +207,6 @@ class PortalClient:
         except aiohttp.ClientError as error:
             raise unavailable(f"{what}: connection failed ({type(error).__name__})") from None
         finally:
-            otel_context.detach(outside)
             PORTAL_REQUESTS.labels(endpoint, status).inc()
             PORTAL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
         log.debug("portal request", method=method, path=path, status=reply.status)
@@ -253,6 +251,11 @@ class PortalClient:
         if reply.status in (502, 503, 504):
             raise unavailable(f"{what}: the portal is unavailable (HTTP {reply.status})")
         return reply
+
+
+def _leaving_the_mesh() -> AbstractContextManager[None]:
+    """The portal is not ours: it gets a traceparent (harmless) but no baggage (our task ids)."""
+    return attached(without_baggage())
 
 
 def _without_query(url: yarl.URL) -> str:

@@ -102,13 +102,21 @@ class LoggingConnector(gdt_pb2_grpc.ConnectorServiceServicer):
         yield gdt_pb2.FetchInvoicesResponse()
 
 
+def register(server: grpc.aio.Server) -> list[str]:
+    gdt_pb2_grpc.add_ConnectorServiceServicer_to_server(LoggingConnector(), server)
+    return ["gdtmesh.gdt.v1.ConnectorService"]
+
+
 @pytest.fixture
 async def connector() -> AsyncIterator[GrpcService]:
-    def register(server: grpc.aio.Server) -> list[str]:
-        gdt_pb2_grpc.add_ConnectorServiceServicer_to_server(LoggingConnector(), server)
-        return ["gdtmesh.gdt.v1.ConnectorService"]
-
     service = await start_grpc_service("127.0.0.1:0", register)
+    yield service
+    await service.stop(0)
+
+
+@pytest.fixture
+async def public_server() -> AsyncIterator[GrpcService]:
+    service = await start_grpc_service("127.0.0.1:0", register, public=True)
     yield service
     await service.stop(0)
 
@@ -152,6 +160,24 @@ async def test_the_work_context_crosses_a_grpc_hop(
     assert REGISTRY.get_sample_value("grpc_server_handled_total", labels) == before + 1
     assert PASSWORD not in log_lines.buffer.getvalue()
     assert all(PASSWORD not in str(s.attributes) for s in exported.get_finished_spans())
+
+
+async def test_a_public_server_ignores_the_callers_baggage(
+    public_server: GrpcService, log_lines: LogLines, exported: InMemorySpanExporter
+) -> None:
+    request = gdt_pb2.ListInvoicesRequest(session_id="handle", month=YearMonth(year=2025, month=3))
+    channel = open_channel(f"127.0.0.1:{public_server.port}")
+    try:
+        with work_context(task_id="someone-elses-task", company=COMPANY):
+            stub = gdt_pb2_grpc.ConnectorServiceStub(channel)
+            assert len([page async for page in stub.ListInvoices(request, timeout=5)]) == 1
+    finally:
+        await channel.close()
+
+    line = log_lines.find("listing")
+    assert "task_id" not in line and "company" not in line
+    assert line["month"] == "2025-03"  # what the request itself says still counts
+    assert "trace_id" in line  # a traced caller still continues its trace
 
 
 def test_request_fields_come_from_conventional_names_only() -> None:
