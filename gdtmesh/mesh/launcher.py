@@ -3,6 +3,12 @@
 Order: Temporal dev server, Redis, fake-gcs-server, the sandbox portal, storage, connector,
 gateway, worker. Each is waited for until healthy (gRPC health for our services, the task
 queue's pollers for the worker), and everything is stopped in reverse order.
+
+Connector replicas (`connector_replicas=N`, for the benchmarks): the worker dials one
+GDTMESH_CONNECTOR_ADDRESS, so replica i gets a worker of its own (`connector-i`, `worker-i`);
+Temporal spreads the activities over the workers and therefore over the replicas, which share
+sessions and budgets through Redis. This is how the compose mesh scales too (more workers and
+connectors), and it needs no client-side load balancing in the worker.
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ class Mesh:
     # Seals the portal passwords the connector keeps in Redis; shared by every replica.
     connector_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
     processes: list[ManagedProcess] = field(default_factory=list)
+    # How to start each process again (by name), for restarts after a crash.
+    starters: dict[str, Callable[[], ManagedProcess]] = field(default_factory=dict)
 
     def endpoints(self) -> dict[str, str]:
         """What a client needs: addresses and the demo tenant's credentials."""
@@ -99,6 +107,25 @@ class Mesh:
 
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes if p.name == name)
+
+    def launch(self, name: str, starter: Callable[[], ManagedProcess]) -> ManagedProcess:
+        """Start a process and remember how, so that `restart(name)` can do it again."""
+        process = starter()
+        self.starters[name] = starter
+        self.processes.append(process)
+        return process
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (chaos tests): no grace, no cleanup."""
+        self.process(name).kill()
+
+    def restart(self, name: str) -> ManagedProcess:
+        """Stop `name` if it still runs, then start it again with the same ports and files
+        (Temporal reopens its database file, Redis starts empty)."""
+        index = next(i for i, p in enumerate(self.processes) if p.name == name)
+        self.processes[index].stop()
+        self.processes[index] = self.starters[name]()
+        return self.processes[index]
 
     def service_env(self) -> dict[str, str]:
         """The GDTMESH_* variables of every process (same names as deploy/compose)."""
@@ -163,46 +190,75 @@ def start_mesh(
     sandbox_args: Sequence[str] = (),
     extra_env: dict[str, str] | None = None,
     on_started: Callable[[str], None] | None = None,
+    connector_replicas: int = 1,
 ) -> Mesh:
     """Start every process; on any failure stop what was started and re-raise."""
+    if connector_replicas < 1:
+        raise ValueError("connector_replicas must be at least 1")
     ports.check_free()
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     mesh = Mesh(ports, state_dir, api_key=secrets.token_urlsafe(24), codec_keys=new_key_spec())
     env = {**mesh.service_env(), **(extra_env or {})}
     note = on_started or (lambda name: None)
+
+    def launch(name: str, starter: Callable[[], ManagedProcess]) -> None:
+        mesh.launch(name, starter)
+        note(name)
+
+    db_path = state_dir / "temporal.db"
     try:
-        mesh.processes.append(
-            servers.start_temporal(
+        launch(
+            "temporal",
+            lambda: servers.start_temporal(
                 ports.temporal,
                 ports.temporal_ui,
-                db_path=state_dir / "temporal.db",
+                db_path=db_path,
                 log_dir=logs,
                 search_attributes=_search_attributes(),  # ListTasks queries them
-            )
+            ),
         )
-        note("temporal")
-        mesh.processes.append(servers.start_redis(ports.redis, log_dir=logs))
-        note("redis")
-        mesh.processes.append(servers.start_fake_gcs(ports.gcs, log_dir=logs))
-        note("fake-gcs-server")
-        mesh.processes.append(_start_sandbox(ports.sandbox, sandbox_args, logs))
-        note("sandbox")
+        launch("redis", lambda: servers.start_redis(ports.redis, log_dir=logs))
+        launch("fake-gcs-server", lambda: servers.start_fake_gcs(ports.gcs, log_dir=logs))
+        launch("sandbox", lambda: _start_sandbox(ports.sandbox, sandbox_args, logs))
         for name, module, port in (
             ("storage", "services.storage", ports.storage),
             ("connector", "services.gdt_connector", ports.connector),
             ("gateway", "services.gateway", ports.gateway),
         ):
             own_env = {**env, **mesh.process_env(name)}
-            mesh.processes.append(_start_service(name, module, port, own_env, logs))
-            note(name)
+            launch(name, functools.partial(_start_service, name, module, port, own_env, logs))
         worker_env = {**env, **mesh.process_env("worker")}
-        mesh.processes.append(_start_worker(worker_env, logs, ports.temporal))
-        note("worker")
+        launch(
+            "worker", functools.partial(_start_worker, "worker", worker_env, logs, ports.temporal)
+        )
+        for replica in range(2, connector_replicas + 1):
+            _launch_replica(launch, replica, env, logs, ports.temporal)
     except BaseException:
         mesh.stop()
         raise
     return mesh
+
+
+def _launch_replica(
+    launch: Callable[[str, Callable[[], ManagedProcess]], None],
+    replica: int,
+    env: dict[str, str],
+    logs: Path,
+    temporal_port: int,
+) -> None:
+    """One more connector on a free port, and a worker of its own that calls it."""
+    port = servers.free_port()
+    address = f"{HOST}:{port}"
+    connector_env = {**env, "GDTMESH_CONNECTOR_LISTEN": address}
+    worker_env = {**env, "GDTMESH_CONNECTOR_ADDRESS": address}
+    connector = f"connector-{replica}"
+    module = "services.gdt_connector"
+    launch(
+        connector, functools.partial(_start_service, connector, module, port, connector_env, logs)
+    )
+    worker = f"worker-{replica}"
+    launch(worker, functools.partial(_start_worker, worker, worker_env, logs, temporal_port))
 
 
 def _start_sandbox(port: int, args: Sequence[str], logs: Path) -> ManagedProcess:
@@ -240,15 +296,21 @@ def grpc_healthy(address: str, timeout: float = 1.0) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def _start_worker(env: dict[str, str], logs: Path, temporal_port: int) -> ManagedProcess:
+def _start_worker(name: str, env: dict[str, str], logs: Path, temporal_port: int) -> ManagedProcess:
     argv = [sys.executable, "-m", "workers"]
-    return servers.spawn(
-        "worker", argv, 0, lambda: _has_pollers(temporal_port), log_dir=logs, env=env
-    )
+    started: list[ManagedProcess] = []
+
+    def ready() -> bool:
+        # This very process must poll: other workers, or the one a crash left behind (the
+        # server lists pollers for minutes), would make any poller look like readiness.
+        pid = started[0].popen.pid if started else None
+        return pid is not None and _has_pollers(temporal_port, identity_prefix=f"{pid}@")
+
+    return servers.spawn(name, argv, 0, ready, log_dir=logs, env=env, on_spawn=started.append)
 
 
-def _has_pollers(temporal_port: int) -> bool:
-    """The worker is ready once it polls the task queue."""
+def _has_pollers(temporal_port: int, identity_prefix: str = "") -> bool:
+    """The task queue has a poller (whose identity starts with `identity_prefix`)."""
     address = f"{HOST}:{temporal_port}"
     result = subprocess.run(
         [
@@ -270,7 +332,8 @@ def _has_pollers(temporal_port: int) -> bool:
     if result.returncode != 0:
         return False
     try:
-        return bool(json.loads(result.stdout).get("pollers"))
+        pollers = json.loads(result.stdout).get("pollers") or []
+        return any(str(p.get("identity", "")).startswith(identity_prefix) for p in pollers)
     except (ValueError, AttributeError):
         return False
 

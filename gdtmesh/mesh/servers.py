@@ -33,6 +33,9 @@ def free_port() -> int:
 
 def ensure_port_free(port: int, what: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like the servers themselves: connections of a crashed server in TIME_WAIT do not
+        # count, only a listener does (restarts on the same port after a kill -9).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -88,8 +91,11 @@ def spawn(
     log_dir: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 30.0,
+    on_spawn: Callable[[ManagedProcess], None] | None = None,
 ) -> ManagedProcess:
-    """Start `argv`, wait until `ready()` is true; fail clearly if it dies or never gets ready."""
+    """Start `argv`, wait until `ready()` is true; fail clearly if it dies or never gets ready.
+
+    `on_spawn` sees the process before the first readiness check (a check may need its pid)."""
     log_path = log_dir / f"{name}.log" if log_dir else None
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     popen = subprocess.Popen(
@@ -100,6 +106,8 @@ def spawn(
         start_new_session=True,  # a Ctrl-C in the terminal reaches us, not each child
     )
     process = ManagedProcess(name, popen, port, log_path)
+    if on_spawn:
+        on_spawn(process)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if popen.poll() is not None:
