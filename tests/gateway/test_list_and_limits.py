@@ -14,10 +14,14 @@ from gateway_support import KEY_B, Gateway, auth, fresh_company, import_request,
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
+from gdtmesh.mesh import servers
 from gdtmesh.runtime.errors import error_details
 from gdtmesh.runtime.grpc_server import GrpcService, start_grpc_service
+from services.gateway import visibility
 from services.gateway.load_shedding import LoadSheddingInterceptor
 
 
@@ -248,3 +252,22 @@ async def test_calls_past_the_limit_are_shed_at_once_with_a_retry_delay() -> Non
         release.set()
         await channel.close()
         await service.stop(0)
+
+
+async def test_the_gateway_registers_missing_search_attributes() -> None:
+    bare = servers.start_temporal()  # a server that knows none of them
+    try:
+        client = await Client.connect(bare.address)
+        since = "2025-01-01T00:00:00Z"
+        query = f"{visibility.TENANT.name} = 'x' AND {visibility.CREATE_TIME.name} >= '{since}'"
+        with pytest.raises(RPCError):
+            await client.list_workflows(query).fetch_next_page()
+
+        await visibility.ensure_registered(client)
+        await visibility.ensure_registered(client)  # a second time changes nothing
+
+        page = client.list_workflows(query)
+        await page.fetch_next_page()
+        assert page.current_page == []
+    finally:
+        bare.stop()
