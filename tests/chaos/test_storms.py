@@ -44,14 +44,6 @@ SCENARIO = Scenario(
 RESUME_WITHIN_S = 2 * STORM_S
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector pacing bugs (services/gdt_connector/pacing.py): every 429 of requests "
-    "already in flight doubles the backoff (THROTTLED), a request that slept for its slot is "
-    "sent without re-checking the block (Pacer.admit), and a full account burst leaves at once "
-    "when a block ends; together a storm blocks accounts for minutes and requests reach "
-    "blocked accounts",
-)
 def test_imports_pause_through_a_429_storm_and_complete(tmp_path: Path) -> None:
     with running_mesh(SCENARIO, tmp_path) as mesh:
         asyncio.run(_import_through_storm(mesh))
