@@ -57,23 +57,40 @@ reserve(KEYS[2], g_tat, g_interval)
 return {0, wait}
 """
 
-# KEYS: account blocked-until, account strikes, global slow-until
-# ARGV: Retry-After µs (-1 if none), initial backoff µs, max backoff µs, strike memory ms
+# KEYS: account blocked-until, account strikes, global slow-until, account TAT
+# ARGV: Retry-After µs (-1 if none), initial backoff µs, max backoff µs, strike memory ms,
+#       account interval µs, account burst
 # -> µs until the account may send again
+# A 429 that arrives while the account is already blocked comes from a request that was in flight
+# when the block began: it extends the block (the portal counts from its own 429) but is not a
+# new strike, so N concurrent requests do not double the backoff N times. When the block ends the
+# account resumes at its steady rate, not with a full burst.
 THROTTLED = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local strikes = redis.call('INCR', KEYS[2])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local strikes
+if current > now then
+  strikes = tonumber(redis.call('GET', KEYS[2]) or '1')
+else
+  strikes = redis.call('INCR', KEYS[2])
+end
 local delay = tonumber(ARGV[1])
 if delay < 0 then
   delay = math.min(tonumber(ARGV[2]) * 2 ^ (strikes - 1), tonumber(ARGV[3]))
 end
-local blocked = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + delay)
+local blocked = math.max(current, now + delay)
 local ttl = math.ceil((blocked - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%d', blocked), 'PX', ttl)
 redis.call('PEXPIRE', KEYS[2], ttl + tonumber(ARGV[4]))
 if tonumber(redis.call('GET', KEYS[3]) or '0') < blocked then
   redis.call('SET', KEYS[3], string.format('%d', blocked), 'PX', ttl)
+end
+local interval, burst = tonumber(ARGV[5]), tonumber(ARGV[6])
+local resume_tat = blocked + (burst - 1) * interval
+if resume_tat > tonumber(redis.call('GET', KEYS[4]) or '0') then
+  redis.call('SET', KEYS[4], string.format('%d', resume_tat), 'PX',
+             math.ceil((resume_tat - now) / 1000) + 1000)
 end
 return blocked - now
 """
@@ -113,7 +130,7 @@ class Pacer:
         """Wait for the account's and the host's budget (returns the seconds waited), or raise
         RESOURCE_EXHAUSTED."""
         keys = [
-            f"{PREFIX}:pace:account:{account}",
+            self._account_key(account),
             self._global_key,
             self._blocked_key(account),
             self._slow_key,
@@ -121,13 +138,7 @@ class Pacer:
         verdict, wait_us = await self._admit(keys=keys, args=self._budget)
         wait = int(wait_us) / MICROS
         if int(verdict) == 2:
-            PACING_REFUSED.labels("backoff").inc()
-            raise retry_later(
-                timedelta(seconds=wait),
-                f"account {account} is backing off after the portal rate limited it; "
-                f"retry in {math.ceil(wait)}s",
-                reason="PORTAL_BACKOFF",
-            )
+            raise _backing_off(account, wait)
         if int(verdict) == 1:
             PACING_REFUSED.labels("budget").inc()
             raise retry_later(
@@ -138,13 +149,21 @@ class Pacer:
         if wait > 0:
             PACING_WAIT_SECONDS.inc(wait)
             await asyncio.sleep(wait)
+            # A sibling may have met a 429 while this request slept for its slot.
+            if (blocked := await self.blocked_for(account)) > 0:
+                raise _backing_off(account, blocked)
         return wait
 
     async def throttled(self, account: str, retry_after_s: float | None) -> float:
         """Record a 429 for `account`; the seconds it must now wait."""
         retry_after = -1 if retry_after_s is None else round(retry_after_s * MICROS)
-        keys = [self._blocked_key(account), f"{PREFIX}:strikes:{account}", self._slow_key]
-        args = [retry_after, *self._backoff, self._strike_memory_ms]
+        keys = [
+            self._blocked_key(account),
+            f"{PREFIX}:strikes:{account}",
+            self._slow_key,
+            self._account_key(account),
+        ]
+        args = [retry_after, *self._backoff, self._strike_memory_ms, *self._budget[:2]]
         delay_us = await self._throttled(keys=keys, args=args)
         return int(delay_us) / MICROS
 
@@ -158,3 +177,16 @@ class Pacer:
 
     def _blocked_key(self, account: str) -> str:
         return f"{PREFIX}:blocked:{account}"
+
+    def _account_key(self, account: str) -> str:
+        return f"{PREFIX}:pace:account:{account}"
+
+
+def _backing_off(account: str, wait: float) -> Exception:
+    PACING_REFUSED.labels("backoff").inc()
+    return retry_later(
+        timedelta(seconds=wait),
+        f"account {account} is backing off after the portal rate limited it; "
+        f"retry in {math.ceil(wait)}s",
+        reason="PORTAL_BACKOFF",
+    )

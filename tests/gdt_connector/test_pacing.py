@@ -171,14 +171,47 @@ def pacer(redis: Redis, **settings: float) -> Pacer:
     return Pacer(redis, host="portal.test", **values)  # type: ignore[arg-type]
 
 
-async def test_backoff_doubles_per_429_and_honours_retry_after(redis: Redis) -> None:
+async def test_backoff_doubles_per_429_in_a_row_and_honours_retry_after(redis: Redis) -> None:
     limits = pacer(redis)
-    delays = [await limits.throttled("0100000001", None) for _ in range(4)]
-    assert [round(d) for d in delays] == [1, 2, 4, 4]
+    account = "0100000001"
+    # 429s of requests that were in flight together extend the block; they are one strike.
+    in_flight = [await limits.throttled(account, None) for _ in range(3)]
+    assert [round(d) for d in in_flight] == [1, 1, 1]
+    delays = []
+    for _ in range(3):  # each 429 after a block has ended doubles the next one
+        await asyncio.sleep(await limits.blocked_for(account) + 0.01)
+        delays.append(await limits.throttled(account, None))
+    assert [round(d) for d in delays] == [2, 4, 4]
     assert await limits.throttled("0100000002", 7.0) == pytest.approx(7.0, abs=0.01)
     assert 6.5 < await limits.blocked_for("0100000002") <= 7.0
     with pytest.raises(ServiceError) as raised:
         await limits.admit("0100000002")
+    assert raised.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_after_a_block_the_account_resumes_at_its_rate_not_in_a_burst(
+    redis: Redis,
+) -> None:
+    limits = pacer(redis, account_rate=4.0, account_burst=4, backoff_initial_s=0.5)
+    account = "0100000003"
+    await limits.throttled(account, None)
+    await asyncio.sleep(await limits.blocked_for(account) + 0.01)
+    waits = [await limits.admit(account) for _ in range(3)]
+    assert waits[0] < 0.05  # the first request goes as soon as the block ends
+    assert all(0.15 < wait <= 0.3 for wait in waits[1:])  # then one every 1/4 s
+
+
+async def test_a_request_that_slept_for_its_slot_is_stopped_by_a_new_block(
+    redis: Redis,
+) -> None:
+    limits = pacer(redis, account_rate=2.0, account_burst=1)
+    account = "0100000004"
+    await limits.admit(account)
+    sleeper = asyncio.create_task(limits.admit(account))  # waits ~0.5 s for its slot
+    await asyncio.sleep(0.1)
+    await limits.throttled(account, None)  # a sibling met a 429 meanwhile
+    with pytest.raises(ServiceError) as raised:
+        await sleeper
     assert raised.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
