@@ -51,6 +51,7 @@ class MeshPorts:
     temporal_ui: int = 8233
     redis: int = 6399
     gcs: int = 4443
+    codec: int = 8089  # the gateway's remote codec endpoint, for the Temporal UI and CLI
     # Prometheus endpoints (GDTMESH_METRICS_LISTEN) of our processes; connector and worker
     # replicas serve none.
     gateway_metrics: int = 9464
@@ -77,6 +78,8 @@ class Mesh:
     bucket: str = DEFAULT_BUCKET
     # Seals the portal passwords the connector keeps in Redis; shared by every replica.
     connector_key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
+    # Lets the Temporal UI (and an operator's CLI) decrypt payloads at the codec endpoint.
+    codec_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     processes: list[ManagedProcess] = field(default_factory=list)
     # How to start each process again (by name), for restarts after a crash.
     starters: dict[str, Callable[[], ManagedProcess]] = field(default_factory=dict)
@@ -99,6 +102,8 @@ class Mesh:
             "api_key": self.api_key,
             "authorization": f"Bearer {self.api_key}",
             "logs": str(self.state_dir / "logs"),
+            "codec": f"http://{HOST}:{p.codec}",
+            "codec_token": self.codec_token,
             **{
                 f"{name}_metrics": f"http://{HOST}:{port}/metrics"
                 for name, port in self.metrics_ports().items()
@@ -140,6 +145,9 @@ class Mesh:
             "GDTMESH_API_KEYS": f"{DEMO_TENANT}:{self.api_key}",
             "GDTMESH_DEFAULT_BUCKET": self.bucket,
             "GDTMESH_GATEWAY_LISTEN": f"{HOST}:{p.gateway}",
+            "GDTMESH_CODEC_LISTEN": f"{HOST}:{p.codec}",
+            "GDTMESH_CODEC_TOKENS": self.codec_token,
+            "GDTMESH_CODEC_CORS_ORIGINS": f"http://{HOST}:{p.temporal_ui},http://localhost:{p.temporal_ui}",
             "GDTMESH_CONNECTOR_LISTEN": f"{HOST}:{p.connector}",
             "GDTMESH_CONNECTOR_ADDRESS": f"{HOST}:{p.connector}",
             "GDTMESH_CONNECTOR_SECRET_KEY": self.connector_key,
@@ -215,6 +223,7 @@ def start_mesh(
                 ports.temporal_ui,
                 db_path=db_path,
                 log_dir=logs,
+                ui_codec_endpoint=f"http://{HOST}:{ports.codec}/t/{mesh.codec_token}",
                 search_attributes=_search_attributes(),  # ListTasks queries them
             ),
         )

@@ -167,8 +167,10 @@ def start_temporal(
     db_path: Path | None = None,
     log_dir: Path | None = None,
     search_attributes: Sequence[str] = (),
+    ui_codec_endpoint: str | None = None,
 ) -> ManagedProcess:
-    """The Temporal dev server (`temporal server start-dev`) with its UI on `ui_port`.
+    """The Temporal dev server (`temporal server start-dev`) with its UI on `ui_port`; the UI
+    decodes payloads through `ui_codec_endpoint` when given (the gateway's codec endpoint).
 
     `search_attributes` are `Name=Type` pairs registered at start (for the gateway's lists).
     """
@@ -180,6 +182,8 @@ def start_temporal(
     argv += ["--ui-port", str(ui_port), "--log-level", "warn", "--namespace", "default"]
     if db_path:
         argv += ["--db-filename", str(db_path), "--sqlite-pragma", "journal_mode=wal"]
+    if ui_codec_endpoint:
+        argv += ["--ui-codec-endpoint", ui_codec_endpoint]
     for attribute in search_attributes:
         argv += ["--search-attribute", attribute]
     process = spawn("temporal", argv, port, lambda: _temporal_ready(port), log_dir=log_dir)

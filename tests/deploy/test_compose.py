@@ -37,6 +37,7 @@ SECRETS = {
     "GDTMESH_CODEC_KEYS": new_key_spec(),
     "GDTMESH_CONNECTOR_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
     "GDTMESH_API_KEYS": "demo:compose-test-key",
+    "GDTMESH_CODEC_TOKEN": "compose-test-codec-token",
 }
 
 
@@ -98,7 +99,7 @@ def _listen_port(compose: dict[str, Any], service: str) -> int:
     [listen] = [
         v
         for k, v in gdtmesh_vars(compose[service]).items()
-        if k.endswith("_LISTEN") and k != "GDTMESH_METRICS_LISTEN"
+        if k == f"GDTMESH_{service.upper()}_LISTEN"
     ]
     return int(listen.rpartition(":")[2])
 

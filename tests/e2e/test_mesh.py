@@ -5,6 +5,8 @@ invoice; the portal password appears nowhere in the workflow's raw history."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import subprocess
 from collections.abc import Iterator
 
@@ -60,28 +62,47 @@ def test_import_matches_ground_truth(mesh: Mesh) -> None:
 def _assert_password_not_in_history(
     mesh: Mesh, tasks: dict[str, gateway_pb2.Task], companies: list[dict[str, object]]
 ) -> None:
+    """Raw history holds no password, even inside base64 payloads; through the gateway's codec
+    endpoint an authorised operator reads the payloads in clear (so the check can fail)."""
+    endpoints = mesh.endpoints()
     passwords = {str(c["password"]) for c in companies}
-    for task in tasks.values():
-        address = mesh.endpoints()["temporal"]
-        history = subprocess.run(
-            [
-                temporal_binary(),
-                "workflow",
-                "show",
-                "-w",
-                task.task_id,
-                "-o",
-                "json",
-                "--address",
-                address,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-        assert "WorkflowExecutionCompleted" in history or "workflowExecutionCompleted" in history
-        assert not [p for p in passwords if p in history]
+    codec = [
+        "--codec-endpoint",
+        endpoints["codec"],
+        "--codec-auth",
+        f"Bearer {endpoints['codec_token']}",
+    ]
+    for mst, task in tasks.items():
+        raw = _history(endpoints["temporal"], task.task_id)
+        assert "WorkflowExecutionCompleted" in raw or "workflowExecutionCompleted" in raw
+        assert not [p for p in passwords if p in raw or any(p in t for t in _payloads(raw))]
+        decoded = _payloads(_history(endpoints["temporal"], task.task_id, *codec))
+        assert any(mst in text for text in decoded), "the codec endpoint decrypts nothing"
+
+
+def _history(address: str, workflow_id: str, *extra: str) -> str:
+    argv = [temporal_binary(), "workflow", "show", "-w", workflow_id, "-o", "json"]
+    argv += ["--address", address, *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def _payloads(history: str) -> list[str]:
+    """Every payload's data, base64-decoded, as text."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "data" and isinstance(value, str):
+                    found.append(base64.b64decode(value + "==").decode("utf-8", "replace"))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads(history))
+    return found
 
 
 class _Quiet:
