@@ -6,7 +6,9 @@ storage, connector and gateway services and a worker; waits until each is health
 compares the bucket with the sandbox's ground truth. Process logs go to STATE_DIR/logs/.
 
 Default ports: gateway 50051, connector 50061, storage 50062, sandbox 8480, Temporal 7233
-(UI 8233), Redis 6399, fake-gcs-server 4443; --free-ports picks free ones instead.
+(UI 8233, which decrypts payloads through the gateway's codec endpoint on 8089), Redis 6399,
+fake-gcs-server 4443, Prometheus metrics 9464-9467 (gateway, connector, storage, worker);
+--free-ports picks free ones instead.
 """
 
 from __future__ import annotations
