@@ -81,12 +81,12 @@ FULL = Plan(
 QUICK_BUDGET = Budget(account_rate=2, account_burst=3, global_rate=30, global_burst=15)
 QUICK = Plan(
     mode="quick",
-    bound=Scenario(Workload(companies=20, invoices=30, months=2), QUICK_BUDGET),
-    comparison=Scenario(Workload(companies=10, invoices=20, months=2), QUICK_BUDGET),
+    bound=Scenario(Workload(companies=20, invoices=20, months=2), QUICK_BUDGET),
+    comparison=Scenario(Workload(companies=10, invoices=12, months=2), QUICK_BUDGET),
     legacy_companies=2,
     evidence=Scenario(Workload(companies=50, invoices=10, months=2), TIGHT, connector_replicas=4),
-    storm=Scenario(Workload(companies=10, invoices=30, months=2), TIGHT, backoff_s=5),
-    storm_seconds=20,
+    storm=Scenario(Workload(companies=8, invoices=20, months=2), TIGHT, backoff_s=5),
+    storm_seconds=15,
     gateway_rates=(10, 40),
     gateway_seconds=8,
     gateway_fixed_rate=10,
