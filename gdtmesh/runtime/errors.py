@@ -43,15 +43,28 @@ def rich_status(code: grpc.StatusCode, text: str, *details: message.Message) -> 
     return rpc_status.to_status(status)
 
 
+# Status details travel in gRPC trailers (a 16 KB limit on the client): a request with hundreds
+# of bad fields names the first ones and counts the rest.
+MAX_VIOLATIONS = 20
+MAX_DESCRIPTION_CHARS = 200
+
+
 def bad_request(violations: Mapping[str, str], text: str = "invalid request") -> ServiceError:
-    """INVALID_ARGUMENT naming each bad field (`field` -> what is wrong)."""
+    """INVALID_ARGUMENT naming each bad field (`field` -> what is wrong), the first
+    MAX_VIOLATIONS of them."""
+    shown = {
+        field[:MAX_DESCRIPTION_CHARS]: why[:MAX_DESCRIPTION_CHARS]
+        for field, why in list(violations.items())[:MAX_VIOLATIONS]
+    }
+    if len(violations) > MAX_VIOLATIONS:
+        shown["..."] = f"{len(violations) - MAX_VIOLATIONS} more violations not shown"
     detail = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=field, description=why)
-            for field, why in violations.items()
+            for field, why in shown.items()
         ]
     )
-    summary = "; ".join(f"{field}: {why}" for field, why in violations.items())
+    summary = "; ".join(f"{field}: {why}" for field, why in shown.items())
     return ServiceError(grpc.StatusCode.INVALID_ARGUMENT, f"{text}: {summary}", [detail])
 
 

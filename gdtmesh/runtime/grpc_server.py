@@ -143,9 +143,34 @@ def _sub_messages(request: Message) -> list[Message]:
     ]
 
 
+_UNDECODABLE = object()  # what a request body that is not the method's message decodes to
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """grpc answers UNKNOWN when the deserializer raises; we want INVALID_ARGUMENT."""
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:
+            return _UNDECODABLE
+
+    return deserialize
+
+
+def _check_decoded(request: Any) -> None:
+    if request is _UNDECODABLE:
+        raise ServiceError(
+            grpc.StatusCode.INVALID_ARGUMENT, "the request body is not a valid protobuf message"
+        )
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Turns `ServiceError` into a rich status and any other exception into INTERNAL, logged
-    with its type only (exception text can hold request data)."""
+    """Turns `ServiceError` into a rich status, an undecodable request into INVALID_ARGUMENT and
+    any other exception into INTERNAL, logged with its type only (exception text can hold
+    request data)."""
 
     async def intercept_service(
         self,
@@ -161,25 +186,27 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
+                    _check_decoded(request)
                     return await inner(request, context)
                 except Exception as error:
                     await _abort(context, method, error)
 
             return grpc.unary_unary_rpc_method_handler(
-                unary, handler.request_deserializer, handler.response_serializer
+                unary, _tolerant(handler.request_deserializer), handler.response_serializer
             )
         if handler.unary_stream:
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
+                    _check_decoded(request)
                     async for item in inner_stream(request, context):
                         yield item
                 except Exception as error:
                     await _abort(context, method, error)
 
             return grpc.unary_stream_rpc_method_handler(
-                stream, handler.request_deserializer, handler.response_serializer
+                stream, _tolerant(handler.request_deserializer), handler.response_serializer
             )
         return handler
 

@@ -9,6 +9,7 @@ before anything is streamed, so every page reports the portal's full total for t
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -136,23 +137,33 @@ def key_of(row: dict[str, Any]) -> InvoiceKey:
     return InvoiceKey(seller, _integer(row, "khmshdon"), series, _integer(row, "shdon"))
 
 
+# Bounds that fit the proto fields (int32 statuses and form, int64 numbers) with room to spare.
+_MAXIMUM = {"shdon": 10**15}
+_STATUS_MAXIMUM = 2**31 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]{1,16}")
+
+
 def _integer(row: dict[str, Any], field: str) -> int:
     value = row.get(field)
+    number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise malformed(f"invoice row with a bad `{field}`: {value!r}")
+        number = value
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        number = int(value)
+    elif isinstance(value, str) and _ASCII_DIGITS.fullmatch(value.strip()):
+        number = int(value.strip())
+    if number is None or not 0 <= number <= _MAXIMUM.get(field, _STATUS_MAXIMUM):
+        raise malformed(f"invoice row with a bad `{field}`: {str(value)[:40]!r}")
+    return number
 
 
 def _vietnam_day(value: Any, key: InvoiceKey) -> date:
     """`tdlap` (UTC ISO at Vietnam midnight, e.g. 2025-09-29T17:00:00Z) as a Vietnam day."""
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise malformed(f"invoice {key.series}-{key.number} has a bad `tdlap`: {value!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=VIETNAM)  # a naive portal time is Vietnam time
-    return moment.astimezone(VIETNAM).date()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=VIETNAM)  # a naive portal time is Vietnam time
+        return moment.astimezone(VIETNAM).date()
+    except (ValueError, OverflowError):  # OverflowError: the end of time moved to UTC+7
+        shown = str(value)[:40]
+        raise malformed(f"invoice {key.series}-{key.number} has a bad `tdlap`: {shown!r}") from None

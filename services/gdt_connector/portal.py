@@ -72,14 +72,14 @@ class Reply:
             raise unavailable(f"{what}: the portal answered with an HTML page", "PORTAL_HTML")
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nesting bombs too
             raise malformed(f"{what}: the portal's answer is not valid JSON") from None
 
     def message(self) -> str:
         """The portal's own error text (`message` of its JSON envelope), shortened."""
         try:
             data = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nesting bombs too
             return ""
         text = data.get("message") if isinstance(data, dict) else None
         return str(text)[:MAX_MESSAGE_CHARS] if text else ""

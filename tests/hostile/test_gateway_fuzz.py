@@ -283,12 +283,6 @@ async def test_generated_requests_get_well_defined_codes(
     await _still_serving(hostile_gateway)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in the shared bootstrap (gdtmesh/runtime/grpc_server.py): a request body that "
-    "is not protobuf (e.g. the byte 0x00) fails in grpc aio's deserializer and answers UNKNOWN "
-    "instead of INVALID_ARGUMENT, on every service",
-)
 @pytest.mark.parametrize("method", METHODS, ids=[m.name for m in METHODS])
 async def test_malformed_bytes_get_well_defined_codes(
     hostile_gateway: HostileGateway, method: MethodDescriptor
@@ -334,13 +328,6 @@ async def test_oversized_requests_are_refused(
     await _still_serving(hostile_gateway)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug (services/gateway/invoice_import.py, flows check): one field violation "
-    "per unknown flow, uncapped; ~500 of them outgrow gRPC's 16 KB metadata limit and the "
-    "client gets RESOURCE_EXHAUSTED 'received metadata size exceeds hard limit' instead of "
-    "INVALID_ARGUMENT",
-)
 async def test_many_bad_fields_still_answer_invalid_argument(
     hostile_gateway: HostileGateway,
 ) -> None:
