@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import random
 import statistics
 import time
@@ -60,7 +61,7 @@ class RateResult:
         return self.calls - self.codes[grpc.StatusCode.OK.name] - self.shed
 
     def saturated(self) -> bool:
-        worst = max(self.percentile(rpc, 0.99) for rpc in self.latencies_ms)
+        worst = max((self.percentile(rpc, 0.99) for rpc in self.latencies_ms), default=math.inf)
         return self.errors > 0.01 * self.calls or worst > P99_OBJECTIVE_MS
 
     def summary(self) -> dict[str, Any]:

@@ -87,7 +87,7 @@ QUICK = Plan(
     evidence=Scenario(Workload(companies=50, invoices=10, months=2), TIGHT, connector_replicas=4),
     storm=Scenario(Workload(companies=8, invoices=20, months=2), TIGHT, backoff_s=5),
     storm_seconds=15,
-    gateway_rates=(10, 40),
+    gateway_rates=(10, 40, 80),
     gateway_seconds=8,
     gateway_fixed_rate=10,
 )
@@ -320,8 +320,8 @@ class Suite:
                 result = await load.run(rate, self.plan.gateway_seconds)
                 self._log(f"gateway: {rate}/s -> {result.summary()}")
                 results.append(result)
-                if result.saturated() and rate >= self.plan.gateway_fixed_rate:
-                    break
+                if result.shed:
+                    break  # found where shedding starts; more load says nothing new
         finally:
             await load.close()
         return results
