@@ -264,7 +264,14 @@ class Tasks:
         if kind is None:
             return None  # not a task this gateway knows (another deployment's workflow)
         task = _task_header(execution.id, execution)
-        getattr(task, kind.member).CopyFrom(kind.details(await execution.memo(), None))
+        try:
+            details = kind.details(await execution.memo(), None)
+        except (ValueError, TypeError, KeyError) as error:
+            # E.g. a memo sealed with a codec key this gateway no longer holds: the task is
+            # still listed, with its id and status, instead of failing the whole page.
+            log.warning("task details unreadable", task_id=execution.id, error=type(error).__name__)
+            return task
+        getattr(task, kind.member).CopyFrom(details)
         return task
 
     # -- cancelling ----------------------------------------------------------------------------
