@@ -39,7 +39,7 @@ RETRYABLE = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
-MAX_ATTEMPTS = 30
+MAX_ATTEMPTS = 30  # failures other than RESOURCE_EXHAUSTED (a wait for the budget is free)
 T = TypeVar("T")
 
 
@@ -129,7 +129,8 @@ class DirectCrawler:
         batch: list[invoice_pb2.InvoiceSummary],
     ) -> None:
         pending = list(batch)
-        for _ in range(MAX_ATTEMPTS):
+        failures = 0
+        while pending:
             request = gdt_pb2.FetchInvoicesRequest(
                 session_id=session,
                 flow=flow,  # type: ignore[arg-type]
@@ -140,13 +141,10 @@ class DirectCrawler:
                     await self._store(run, company, flow, response)
                     pending.pop(0)
             except grpc.aio.AioRpcError as error:
-                if error.code() not in RETRYABLE:
+                failures += _counted(error)
+                if error.code() not in RETRYABLE or failures >= MAX_ATTEMPTS:
                     raise
                 await asyncio.sleep(_delay_s(error))
-                continue
-            if not pending:
-                return
-        raise RuntimeError(f"{company}: a batch did not finish in {MAX_ATTEMPTS} attempts")
 
     async def _store(
         self, run: DirectRun, company: str, flow: int, response: gdt_pb2.FetchInvoicesResponse
@@ -175,14 +173,20 @@ async def _stream(call: Any) -> AsyncIterator[Any]:
 
 
 async def _retrying(attempt: Callable[[], Awaitable[T]]) -> T:
-    for _ in range(MAX_ATTEMPTS - 1):
+    failures = 0
+    while True:
         try:
             return await attempt()
         except grpc.aio.AioRpcError as error:
-            if error.code() not in RETRYABLE:
+            failures += _counted(error)
+            if error.code() not in RETRYABLE or failures >= MAX_ATTEMPTS:
                 raise
             await asyncio.sleep(_delay_s(error))
-    return await attempt()
+
+
+def _counted(error: grpc.aio.AioRpcError) -> int:
+    """Waiting for the portal's budget is not a failure: only other errors use up attempts."""
+    return 0 if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED else 1
 
 
 def _delay_s(error: grpc.aio.AioRpcError) -> float:
