@@ -83,11 +83,6 @@ class Scenario:
     budget: Budget
     latency_scale: float = 1.0  # 1 = the real portal's latencies (gdt-portal.md)
     backoff_s: float = 15.0  # what the sandbox demands after a 429, and the connector's first
-    # GDTMESH_PORTAL_MAX_WAIT_S. Above the mesh's queueing horizon (requests in flight over the
-    # budget: 400 / 60 req/s ~ 7 s at C = 200): with the default 3 s most downloads are refused
-    # with RESOURCE_EXHAUSTED, every refusal costs the batch activity one of its 30 attempts,
-    # and batches that run out are recorded as failed (a mesh bug, see BENCHMARKS.md).
-    max_wait_s: float = 15.0
     connector_replicas: int = 1
     sandbox_extra: tuple[str, ...] = ()
     env_extra: dict[str, str] = field(default_factory=dict)
@@ -107,7 +102,6 @@ class Scenario:
         return {
             **self.budget.connector_env(),
             "GDTMESH_PORTAL_BACKOFF_INITIAL_S": str(self.backoff_s),
-            "GDTMESH_PORTAL_MAX_WAIT_S": str(self.max_wait_s),
             "GDTMESH_LOG_LEVEL": "WARNING",  # a benchmark's logs should not cost CPU
             **self.env_extra,
         }
@@ -123,6 +117,5 @@ class Scenario:
             "budget": asdict(self.budget),
             "latency_scale": self.latency_scale,
             "backoff_s": self.backoff_s,
-            "max_wait_s": self.max_wait_s,
             "connector_replicas": self.connector_replicas,
         }

@@ -43,8 +43,10 @@ class ConnectorConfig:
     portal_global_rate: float = 20.0
     portal_global_burst: int = 40
     # A request that would wait longer than this for its budget is refused (RESOURCE_EXHAUSTED
-    # with RetryInfo) instead of holding a slot asleep.
-    portal_max_wait_s: float = 3.0
+    # with RetryInfo) instead of holding a slot asleep. A shorter wait is slept: a sleeping
+    # request costs a coroutine, a refusal a Temporal activity retry. Hundreds of companies at
+    # a full host budget queue ~10-30 s deep, so 15 s keeps most requests out of the retry loop.
+    portal_max_wait_s: float = 15.0
     # Backoff after a 429 without Retry-After: doubles per 429 in a row, from initial to max.
     portal_backoff_initial_s: float = 15.0
     portal_backoff_max_s: float = 900.0

@@ -20,7 +20,14 @@ from gdtmesh.gdt.v1 import gdt_pb2
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.runtime.errors import ServiceError, error_info, retry_later, status_from_error
 from gdtmesh.storage.v1 import storage_pb2
-from workers.imports.activities import MAX_STRIKES, ImportActivities, RpcTimeouts
+from workers.imports.activities import (
+    MAX_FAILED_ATTEMPTS,
+    MAX_FAILED_LOGINS,
+    MAX_STRIKES,
+    ImportActivities,
+    RpcTimeouts,
+)
+from workers.imports.attempts import AttemptLog
 from workers.imports.errors import NON_RETRYABLE, SESSION_EXPIRED, call_failure
 from workers.imports.models import (
     OUTCOME_ALREADY_STORED,
@@ -44,10 +51,11 @@ PASSWORD = "Hunter2-secret"
 class Env:
     """An ActivityEnvironment that keeps every heartbeat."""
 
-    def __init__(self, heartbeat: Any = None) -> None:
+    def __init__(self, heartbeat: Any = None, *, attempt: int = 1) -> None:
         self.env = ActivityEnvironment()
         self.beats: list[Any] = []
         self.env.on_heartbeat = lambda *details: self.beats.append(details[0])
+        self.env.info = dataclasses.replace(self.env.info, attempt=attempt)
         if heartbeat is not None:  # what the server hands a retry: JSON, not our dataclass
             converter = DataConverter.default.payload_converter
             [raw] = converter.from_payloads(converter.to_payloads([heartbeat]))
@@ -156,7 +164,7 @@ async def test_listing_keeps_distinct_invoices_inside_the_window() -> None:
     assert result.invoices == month[2:]  # 10, 20 and 31 March; the repeated 10th once
     assert (result.portal_total, result.listed) == (5, 5)
     assert connector.requests[0].month.year == 2025 and connector.requests[0].month.month == 3
-    assert env.beats == [3, 5] and connector.streams[0].cancelled
+    assert env.beats == [AttemptLog(), AttemptLog()] and connector.streams[0].cancelled
 
 
 async def test_a_listing_cut_short_by_the_portal_is_retried() -> None:
@@ -319,6 +327,84 @@ async def test_a_malformed_invoice_gets_a_few_attempts_then_is_recorded_as_faile
     )
     assert result.outcomes[1].code == OUTCOME_STORED
     assert len(connector.requests) == MAX_STRIKES
+
+
+async def test_waiting_for_the_portal_budget_never_uses_up_a_batchs_attempts() -> None:
+    invoices = refs(2)
+    limited = retry_later(timedelta(seconds=9), "portal budget exhausted")
+    waits = MAX_FAILED_ATTEMPTS + 20
+    connector = FakeConnector(
+        fetches=[
+            *([[refused(invoices[0], limited), refused(invoices[1], limited)]] * waits),
+            [downloaded(invoices[0]), downloaded(invoices[1])],
+        ]
+    )
+    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    heartbeat = None
+    for attempt in range(1, waits + 1):
+        env = Env(heartbeat, attempt=attempt)
+        with pytest.raises(ApplicationError) as raised:
+            await env.run(activities.fetch_invoice_batch, batch(invoices))
+        assert raised.value.type == "RESOURCE_EXHAUSTED"
+        heartbeat = env.beats[-1]
+
+    result = await Env(heartbeat, attempt=waits + 1).run(
+        activities.fetch_invoice_batch, batch(invoices)
+    )
+
+    assert [o.code for o in result.outcomes] == [OUTCOME_STORED] * 2
+
+
+async def test_a_batch_whose_attempts_keep_failing_gives_its_pending_invoices_up() -> None:
+    invoices = refs(3)
+    connector = FakeConnector(
+        fetches=[[downloaded(invoices[0]), failed(grpc.StatusCode.UNAVAILABLE, "portal down")]]
+    )
+    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    first = Env()
+    with pytest.raises(ApplicationError):
+        await first.run(activities.fetch_invoice_batch, batch(invoices))
+
+    # Every later attempt failed too, some without a word (a lost worker, a timeout).
+    last = Env(first.beats[-1], attempt=MAX_FAILED_ATTEMPTS + 1)
+    result = await last.run(activities.fetch_invoice_batch, batch(invoices))
+
+    why = (
+        f"download gave up after {MAX_FAILED_ATTEMPTS} failed attempts: "
+        "connector FetchInvoices: UNAVAILABLE: portal down"
+    )
+    assert result.outcomes == [
+        InvoiceOutcome(OUTCOME_STORED),
+        InvoiceOutcome(OUTCOME_FAILED, reason=why),
+        InvoiceOutcome(OUTCOME_FAILED, reason=why),
+    ]
+    assert len(connector.requests) == 1  # the last attempt asked the portal nothing
+
+
+async def test_logins_and_listings_wait_for_the_budget_but_give_up_on_failures() -> None:
+    activities = ImportActivities(FakeConnector(session=rate_limited(3)), FakeStorage())  # type: ignore[arg-type]
+    login = OpenSessionInput("0101234560", PASSWORD)
+    waited = AttemptLog(waits=MAX_FAILED_LOGINS + 5)
+    with pytest.raises(ApplicationError) as raised:
+        await Env(waited, attempt=waited.waits + 1).run(activities.open_session, login)
+    assert raised.value.type == "RESOURCE_EXHAUSTED"  # still waiting, not given up
+
+    failing = AttemptLog(waits=2, last_problem="connector OpenSession: UNAVAILABLE: down")
+    with pytest.raises(ApplicationError) as raised:
+        await Env(failing, attempt=MAX_FAILED_LOGINS + 3).run(activities.open_session, login)
+    assert raised.value.non_retryable and raised.value.type == "GAVE_UP"
+    assert raised.value.message == (
+        f"connector OpenSession gave up after {MAX_FAILED_LOGINS} failed attempts: "
+        "connector OpenSession: UNAVAILABLE: down"
+    )
+
+    listing = ListInvoicesInput("s-1", SOLD, 2025, 3, "2025-03-01", "2025-03-31")
+    with pytest.raises(ApplicationError) as raised:
+        await Env(attempt=MAX_FAILED_ATTEMPTS + 1).run(activities.list_invoices, listing)
+    assert raised.value.non_retryable and raised.value.message == (
+        f"connector ListInvoices gave up after {MAX_FAILED_ATTEMPTS} failed attempts: "
+        "they timed out or their worker stopped"
+    )
 
 
 async def test_storage_trouble_fails_the_batch_but_a_bad_invoice_only_itself() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
 from gdtmesh.invoice.v1.invoice_pb2 import InvoiceSummary, YearMonth
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from workers.imports.attempts import AttemptLog
 from workers.imports.errors import rpc_failure, status_failure
 from workers.imports.models import (
     OUTCOME_ALREADY_STORED,
@@ -43,6 +44,10 @@ from workers.imports.refs import issue_date, key_of, pack, unpack
 # A retryable per-invoice error gives the invoice this many download attempts in all, then it
 # is recorded as failed (a malformed body is retried a few times, not forever).
 MAX_STRIKES = 3
+# Failed attempts (waiting for the portal's budget aside, see attempts.py) an activity makes
+# before it gives up: a login, a month's listing, a download batch.
+MAX_FAILED_LOGINS = 5
+MAX_FAILED_ATTEMPTS = 30
 _WRITTEN = (storage_pb2.WRITE_OUTCOME_WRITTEN, storage_pb2.WRITE_OUTCOME_NEW_VERSION)
 
 
@@ -64,6 +69,7 @@ class BatchProgress:
 
     outcomes: list[InvoiceOutcome | None]
     strikes: list[int]
+    attempts: AttemptLog = field(default_factory=AttemptLog)
 
     @classmethod
     def resume(cls, size: int) -> BatchProgress:
@@ -95,6 +101,10 @@ class BatchProgress:
         assert not self.pending(), "a batch result needs every invoice settled"
         return [outcome for outcome in self.outcomes if outcome is not None]
 
+    def give_up(self, why: str) -> list[InvoiceOutcome]:
+        """The outcomes, the unsettled ones as failed for `why`."""
+        return [outcome or InvoiceOutcome(OUTCOME_FAILED, reason=why) for outcome in self.outcomes]
+
     def so_far(self) -> list[InvoiceOutcome]:
         """The outcomes, the unsettled ones as skipped (the import was cancelled)."""
         return [outcome or InvoiceOutcome(OUTCOME_SKIPPED) for outcome in self.outcomes]
@@ -125,16 +135,19 @@ class ImportActivities:
     @activity.defn(name="open_session")
     async def open_session(self, params: OpenSessionInput) -> str:
         """Log in to the portal; returns the connector's opaque session handle."""
+        attempts = _attempts_left("connector OpenSession", MAX_FAILED_LOGINS)
         request = gdt_pb2.OpenSessionRequest(username=params.username, password=params.password)
         try:
             reply = await self._connector.OpenSession(request, timeout=self._timeouts.open_session)
         except grpc.aio.AioRpcError as error:
-            raise rpc_failure("connector OpenSession", error, secrets=(params.password,)) from None
+            problem = rpc_failure("connector OpenSession", error, secrets=(params.password,))
+            raise _ended(attempts, problem) from None
         return reply.session_id
 
     @activity.defn(name="list_invoices")
     async def list_invoices(self, params: ListInvoicesInput) -> ListInvoicesResult:
         """List one flow's month; keep the distinct invoices issued within the window."""
+        attempts = _attempts_left("connector ListInvoices", MAX_FAILED_ATTEMPTS)
         request = gdt_pb2.ListInvoicesRequest(
             session_id=params.session_id,
             flow=params.flow,  # type: ignore[arg-type]
@@ -156,9 +169,9 @@ class ImportActivities:
                         if within(issue_date(summary)):
                             kept.append(ref)
                             kept_days.append(issue_date(summary))
-                activity.heartbeat(len(seen))
+                activity.heartbeat(attempts)
         except grpc.aio.AioRpcError as error:
-            raise rpc_failure("connector ListInvoices", error) from None
+            raise _ended(attempts, rpc_failure("connector ListInvoices", error)) from None
         finally:
             call.cancel()
         if 0 < params.max_invoices < len(kept):
@@ -173,8 +186,15 @@ class ImportActivities:
         import is cancelled (the request arrives with a heartbeat), returns what was settled
         and the rest as skipped, so the manifest accounts for what was done."""
         progress = BatchProgress.resume(len(params.invoices))
+        if why := progress.attempts.gave_up(MAX_FAILED_ATTEMPTS):
+            return FetchBatchResult(outcomes=progress.give_up(f"download {why}"))
         try:
             problem = await self._download(params, progress)
+            if problem is not None:
+                progress.attempts.ended(problem)
+        except ApplicationError as error:
+            progress.attempts.ended(error)
+            raise
         except asyncio.CancelledError:
             details = activity.cancellation_details()
             if details is None or not details.cancel_requested:
@@ -291,6 +311,21 @@ class ImportActivities:
             return None
         progress.outcomes[index] = write_outcome(reply, without_original=not response.original_xml)
         return None
+
+
+def _attempts_left(what: str, limit: int) -> AttemptLog:
+    """The activity's attempt log; raises (final) when too many attempts failed already."""
+    attempts = AttemptLog.resume()
+    if why := attempts.gave_up(limit):
+        raise ApplicationError(f"{what} {why}", type="GAVE_UP", non_retryable=True)
+    return attempts
+
+
+def _ended(attempts: AttemptLog, problem: ApplicationError) -> ApplicationError:
+    """Note how the attempt ended where the next one will read it; returns `problem`."""
+    attempts.ended(problem)
+    activity.heartbeat(attempts)
+    return problem
 
 
 def write_outcome(

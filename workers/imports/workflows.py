@@ -87,15 +87,19 @@ MAX_EVENTS_PER_RUN = 6000
 PeriodKey = tuple[int, int, int]  # flow, year, month
 T = TypeVar("T")
 
-# Retries are free in history (only the last attempt is recorded), so the data activities get
-# many; each still has a deadline, and heartbeats catch a stuck one early.
+# Retries are free in history (only the last attempt is recorded). Waiting for the portal's
+# budget takes attempts but is no failure, so the portal activities count their failed attempts
+# themselves (attempts.py: 5 for a login, 30 for data) and their policies only bound the waits.
+# Each attempt has a deadline, and heartbeats catch a stuck one early.
 _LOGIN_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=5
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=200,
 )
 _DATA_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=1),
-    maximum_attempts=30,
+    maximum_attempts=1000,
 )
 _MANIFEST_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
