@@ -228,7 +228,10 @@ def start_mesh(
             ),
         )
         launch("redis", lambda: servers.start_redis(ports.redis, log_dir=logs))
-        launch("fake-gcs-server", lambda: servers.start_fake_gcs(ports.gcs, log_dir=logs))
+        launch(
+            "fake-gcs-server",
+            lambda: servers.start_fake_gcs(ports.gcs, log_dir=logs, root=state_dir / "gcs"),
+        )
         launch("sandbox", lambda: _start_sandbox(ports.sandbox, sandbox_args, logs))
         for name, module, port in (
             ("storage", "services.storage", ports.storage),

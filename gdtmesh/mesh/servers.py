@@ -136,12 +136,22 @@ def _fake_gcs_binary() -> Path:
     return Path(_server._get_binary_path())
 
 
-def start_fake_gcs(port: int | None = None, *, log_dir: Path | None = None) -> ManagedProcess:
-    """fake-gcs-server over HTTP with an in-memory backend (it enforces ifGenerationMatch)."""
+def start_fake_gcs(
+    port: int | None = None, *, log_dir: Path | None = None, root: Path | None = None
+) -> ManagedProcess:
+    """fake-gcs-server over HTTP (it enforces ifGenerationMatch). In memory by default; with
+    `root`, objects are files under it: the memory backend slows down linearly with the objects
+    it holds (about 650 uploads/s empty, 75/s at 15,000 objects on 2 cores), the filesystem
+    backend does not (about 800/s throughout), and its objects survive a restart."""
     port = port or free_port()
     ensure_port_free(port, "fake-gcs-server")
     argv = [str(_fake_gcs_binary()), "-scheme", "http", "-host", HOST, "-port", str(port)]
-    argv += ["-backend", "memory", "-public-host", f"{HOST}:{port}", "-log-level", "warn"]
+    argv += ["-public-host", f"{HOST}:{port}", "-log-level", "warn"]
+    if root is None:
+        argv += ["-backend", "memory"]
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        argv += ["-backend", "filesystem", "-filesystem-root", str(root)]
 
     def ready() -> bool:
         try:
