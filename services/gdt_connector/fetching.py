@@ -1,9 +1,12 @@
 """Downloads: the detail JSON of each invoice (kept byte for byte) and its signed original XML.
 
 An invoice's own permanent problem (a malformed body, an unknown invoice, a broken export)
-becomes a `FailedInvoice` and the batch goes on. Anything transient (429, 5xx, timeouts, the
-firewall) ends the batch with its status, after the invoices before it were delivered, so the
-caller retries just the rest. Downloads overlap (`concurrency`), results keep request order.
+becomes a `FailedInvoice` and the batch goes on. So does a wait for the portal's budget or an
+account's backoff (RESOURCE_EXHAUSTED, nothing was sent): the downloads already admitted keep
+the slots they reserved instead of being cancelled, and no request leaves for an account while it
+is blocked (the pacer refuses it). Anything else transient (5xx, timeouts, the firewall) ends the
+batch with its status, after the invoices before it were delivered, so the caller retries just
+the rest. Downloads overlap (`concurrency`), results keep request order.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class InvoiceFetcher:
         try:
             return await self._fetch(wanted)
         except ServiceError as error:
+            if error.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return FailedInvoice(error)  # retried after its delay
             if error.code in (grpc.StatusCode.DATA_LOSS, grpc.StatusCode.NOT_FOUND):
                 log.warning("invoice failed", key=_label(wanted), reason=error.message)
                 return FailedInvoice(error)

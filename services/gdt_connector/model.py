@@ -69,6 +69,7 @@ class FetchedInvoice:
 
 @dataclass(frozen=True)
 class FailedInvoice:
-    """A permanent problem with one invoice; the batch goes on."""
+    """A problem with one invoice that does not stop the batch: a permanent one, or a wait for
+    the portal's budget (RESOURCE_EXHAUSTED with its delay)."""
 
     error: ServiceError

@@ -108,6 +108,32 @@ async def test_429_honours_retry_after(
     assert delay is not None and 0.5 <= delay.total_seconds() <= 2.1, delay
 
 
+async def test_a_batch_goes_on_past_the_invoices_that_wait_for_the_budget(
+    start_portal: StartPortal, start_connector: StartConnector
+) -> None:
+    portal = await start_portal(rate_per_account=1, burst_per_account=3, min_backoff_s=1)
+    company = next(c for c in portal.portal.dataset.companies() if not c.locked)
+    connector = await start_connector(
+        portal.url, portal_account_rate=1.0, portal_account_burst=2, portal_max_wait_s=3.0
+    )
+    session_id, invoices = await listed(connector, company)
+    batch = invoices[:6]
+    await asyncio.sleep(3)  # the account's burst is back
+
+    results = await connector.fetch(session_id, SOLD, batch)
+
+    # Every invoice is answered, in order: the downloads admitted were not cancelled because a
+    # later one had to wait; the waiting ones say for how long, and nothing went over the rate.
+    assert [r.invoice.key for r in results] == [i.key for i in batch]
+    waiting = [r for r in results if r.HasField("error")]
+    assert 0 < len(waiting) < len(batch)
+    for result in waiting:
+        assert result.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        assert "budget" in result.error.message and result.error.details
+    account = portal.portal.stats.to_dict()["accounts"][company.mst]
+    assert (account["throttled"], account["over_rate"]) == (0, 0)
+
+
 # ---- 401 -------------------------------------------------------------------------------------
 
 
