@@ -28,7 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", help="import the sandbox demo companies")
     parser.add_argument("--endpoints-file", type=Path, help="write the endpoints as JSON here")
     parser.add_argument(
-        "--state-dir", type=Path, help="Temporal database and logs (default: a temporary folder)"
+        "--state-dir",
+        type=Path,
+        help="Temporal database, the fake bucket and logs (default: a temporary folder)",
     )
     parser.add_argument("--free-ports", action="store_true", help="use any free ports")
     parser.add_argument(
