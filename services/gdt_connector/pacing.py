@@ -1,13 +1,21 @@
 """Request pacing shared by every connector replica, kept in Redis.
 
-Two GCRA budgets (generic cell rate algorithm: one "theoretical arrival time" per key) are
-checked and reserved together in one Lua script, on Redis server time (`TIME`), so replicas on
-different clocks agree: one per portal account and one for the whole portal host. A request
-whose reservation would start later than `max_wait` is refused instead of slept on, and its
-RPC answers RESOURCE_EXHAUSTED with the delay.
+Two budgets are checked and reserved together in one Lua script, on Redis server time (`TIME`),
+so replicas on different clocks agree: one per portal account and one for the whole portal host.
+A request is given the earliest moment both allow, and sleeps until then; one whose moment is
+later than `max_wait` is refused instead of slept on, and its RPC answers RESOURCE_EXHAUSTED with
+the delay.
+
+The account budget is a GCRA (generic cell rate algorithm: one "theoretical arrival time" per
+account). The host budget is a calendar of short buckets, each holding `rate x width` requests,
+spread evenly inside it. A calendar, not a GCRA, because a request often waits for its account
+rather than for the host: a single arrival time for the host would jump ahead to that request's
+moment and throw away every host slot before it, which other accounts could have used (with
+hundreds of accounts the host budget was a quarter idle). A bucket holds half the host's burst,
+so the sends in any window stay within what a GCRA with that burst accepts.
 
 A 429 blocks its account until a backoff has passed (Retry-After when the portal sends it,
-otherwise exponential from `backoff_initial`) and halves the global rate for that window. No
+otherwise exponential from `backoff_initial`) and halves the host rate for that window. No
 request for a blocked account is admitted, login included.
 """
 
@@ -27,9 +35,13 @@ log = structlog.get_logger(__name__)
 
 PREFIX = "gdtmesh:{connector}"  # one hash slot, so the scripts' keys also work on a cluster
 MICROS = 1_000_000
+# Buckets of the host calendar that one admission clears once they have passed.
+_FORGET_PER_CALL = 50
 
-# KEYS: account TAT, global TAT, account blocked-until, global slow-until (all µs, server time)
-# ARGV: account interval µs, account burst, global interval µs, global burst, max wait µs
+# KEYS: account TAT, host calendar (hash: bucket -> requests, "lo" -> oldest bucket kept),
+#       account blocked-until, host slow-until (all µs, server time)
+# ARGV: account interval µs, account burst, host interval µs, host bucket capacity, max wait µs,
+#       passed buckets to forget at most
 # -> {0, wait µs} admitted after waiting; {1, wait µs} over budget; {2, wait µs} blocked
 ADMIT = """
 local t = redis.call('TIME')
@@ -37,24 +49,40 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
 if blocked > now then return {2, blocked - now} end
 local a_interval, a_burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local g_interval, g_burst = tonumber(ARGV[3]), tonumber(ARGV[4])
-if tonumber(redis.call('GET', KEYS[4]) or '0') > now then g_interval = g_interval * 2 end
-local function earliest(key, interval, burst)
-  local tat = math.max(tonumber(redis.call('GET', key) or '0'), now)
-  return tat, math.max(tat - (burst - 1) * interval - now, 0)
+local width = tonumber(ARGV[3]) * tonumber(ARGV[4])
+local capacity, max_wait = tonumber(ARGV[4]), tonumber(ARGV[5])
+local slow = tonumber(redis.call('GET', KEYS[4]) or '0') > now
+local function room(bucket)  -- half the capacity when slowed: 0,1,0,1... for a capacity of 1
+  if not slow then return capacity end
+  return math.floor((bucket + 1) * capacity / 2) - math.floor(bucket * capacity / 2)
 end
-local a_tat, a_wait = earliest(KEYS[1], a_interval, a_burst)
-local g_tat, g_wait = earliest(KEYS[2], g_interval, g_burst)
-local wait = math.max(a_wait, g_wait)
-if wait > tonumber(ARGV[5]) then return {1, wait} end
-local function reserve(key, tat, interval)
-  local new_tat = math.max(tat, now + wait) + interval
-  redis.call('SET', key, string.format('%d', new_tat), 'PX',
-             math.ceil((new_tat - now) / 1000) + 1000)
+local current = math.floor(now / width)
+local lo = tonumber(redis.call('HGET', KEYS[2], 'lo') or current)
+local upto = math.min(current - 1, lo + tonumber(ARGV[6]) - 1)
+for b = lo, upto do redis.call('HDEL', KEYS[2], string.format('%d', b)) end
+redis.call('HSET', KEYS[2], 'lo', string.format('%d', math.max(lo, upto + 1)))
+if redis.call('PTTL', KEYS[2]) < 0 then
+  redis.call('PEXPIRE', KEYS[2], math.ceil(max_wait / 1000) + 1000)
 end
-reserve(KEYS[1], a_tat, a_interval)
-reserve(KEYS[2], g_tat, g_interval)
-return {0, wait}
+local a_tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local earliest = math.max(a_tat - (a_burst - 1) * a_interval, now)
+local last = math.floor((now + max_wait) / width)
+for bucket = math.floor(earliest / width), last do
+  local field = string.format('%d', bucket)
+  local used, allowed = tonumber(redis.call('HGET', KEYS[2], field) or '0'), room(bucket)
+  if used < allowed then
+    local at = math.max(earliest, bucket * width + used * width / allowed)
+    if at - now > max_wait then break end
+    redis.call('HINCRBY', KEYS[2], field, 1)
+    local ttl = math.ceil(((bucket + 1) * width - now) / 1000) + 1000
+    if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+    local new_tat = math.max(a_tat, at) + a_interval
+    redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX',
+               math.ceil((new_tat - now) / 1000) + 1000)
+    return {0, at - now}
+  end
+end
+return {1, math.max(earliest, (last + 1) * width) - now}
 """
 
 # KEYS: account blocked-until, account strikes, global slow-until, account TAT
@@ -117,8 +145,9 @@ class Pacer:
             round(MICROS / account_rate),
             account_burst,
             round(MICROS / global_rate),
-            global_burst,
+            max(1, global_burst // 2),  # requests per calendar bucket
             round(max_wait_s * MICROS),
+            _FORGET_PER_CALL,
         ]
         self._backoff = [round(backoff_initial_s * MICROS), round(backoff_max_s * MICROS)]
         # A 429 within this long after a block ends counts as "in a row" (doubles the backoff).
