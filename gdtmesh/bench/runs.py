@@ -84,6 +84,7 @@ class Evidence:
     throttled: int
     during_backoff: int
     over_rate: int
+    violations: list[dict[str, str]]  # the sandbox's log of them (its first ones), to look into
 
     @property
     def served(self) -> int:
@@ -98,6 +99,7 @@ class Evidence:
             throttled=stats["throttled"],
             during_backoff=sum(a["during_backoff"] for a in accounts),
             over_rate=sum(a["over_rate"] for a in accounts),
+            violations=stats["violation_log"][:20],
         )
 
 

@@ -45,7 +45,8 @@ class Workload:
 
 @dataclass(frozen=True)
 class Budget:
-    """Requests per second (and bursts) per portal account and for the whole portal."""
+    """Requests per second (and bursts) per portal account and for the whole portal. The
+    connector sends the host's share smoothly; the host burst is the sandbox's tolerance."""
 
     account_rate: float
     account_burst: int
@@ -69,7 +70,6 @@ class Budget:
             "GDTMESH_PORTAL_ACCOUNT_RATE": str(self.account_rate),
             "GDTMESH_PORTAL_ACCOUNT_BURST": str(self.account_burst),
             "GDTMESH_PORTAL_GLOBAL_RATE": str(self.global_rate),
-            "GDTMESH_PORTAL_GLOBAL_BURST": str(self.global_burst),
         }
 
 

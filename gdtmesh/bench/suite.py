@@ -132,6 +132,7 @@ class Suite:
             "throttled": evidence.throttled,
             "blocked_requests": evidence.during_backoff,
             "over_rate_requests": evidence.over_rate,
+            "violations": evidence.violations,
             "imports": _import_summary(run),
             "peak_rss_mb": memory,
         }
@@ -252,6 +253,7 @@ class Suite:
             "throttled": evidence.throttled,
             "blocked_requests": evidence.during_backoff,
             "over_rate_requests": evidence.over_rate,
+            "violations": evidence.violations,
             "elapsed_s": round(run.elapsed_s, 1),
             "achieved_rate_per_s": round(achieved, 2),
             "achieved_ratio": round(achieved / budget.global_rate, 3),
@@ -281,6 +283,7 @@ class Suite:
             "throttled": evidence.throttled,
             "blocked_requests": evidence.during_backoff,
             "over_rate_requests": evidence.over_rate,
+            "violations": evidence.violations,
             "elapsed_s": round(run.elapsed_s, 1),
             "resumed_s_after_storm": None if resumed is None else round(resumed, 1),
             "imports": _import_summary(run),

@@ -160,7 +160,6 @@ class Mesh:
             "GDTMESH_PORTAL_ACCOUNT_RATE": "25",
             "GDTMESH_PORTAL_ACCOUNT_BURST": "25",
             "GDTMESH_PORTAL_GLOBAL_RATE": "200",
-            "GDTMESH_PORTAL_GLOBAL_BURST": "200",
             "GDTMESH_STORAGE_BACKEND": "gcs",
             "GDTMESH_STORAGE_BUCKET": self.bucket,
             "GDTMESH_STORAGE_PROJECT": "gdtmesh-local",

@@ -37,11 +37,11 @@ class ConnectorConfig:
     # Login attempts, each with a fresh captcha, before giving up (UNAVAILABLE).
     portal_captcha_attempts: int = 5
 
-    # Pacing shared by every replica through Redis (requests per second and burst size).
+    # Pacing shared by every replica through Redis, in requests per second: per account (with a
+    # burst) and for the whole host (sent smoothly, one every 1/rate at most).
     portal_account_rate: float = 1.0
     portal_account_burst: int = 3
     portal_global_rate: float = 20.0
-    portal_global_burst: int = 40
     # A request that would wait longer than this for its budget is refused (RESOURCE_EXHAUSTED
     # with RetryInfo) instead of holding a slot asleep. A shorter wait is slept: a sleeping
     # request costs a coroutine, a refusal a Temporal activity retry. Hundreds of companies at
@@ -87,7 +87,6 @@ class ConnectorConfig:
             "portal_max_body_bytes",
             "portal_captcha_attempts",
             "portal_account_burst",
-            "portal_global_burst",
             "connector_fetch_max_batch",
             "connector_fetch_concurrency",
             "connector_zip_max_bytes",

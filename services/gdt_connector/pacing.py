@@ -7,12 +7,11 @@ later than `max_wait` is refused instead of slept on, and its RPC answers RESOUR
 the delay.
 
 The account budget is a GCRA (generic cell rate algorithm: one "theoretical arrival time" per
-account). The host budget is a calendar of short buckets, each holding `rate x width` requests,
-spread evenly inside it. A calendar, not a GCRA, because a request often waits for its account
-rather than for the host: a single arrival time for the host would jump ahead to that request's
-moment and throw away every host slot before it, which other accounts could have used (with
-hundreds of accounts the host budget was a quarter idle). A bucket holds half the host's burst,
-so the sends in any window stay within what a GCRA with that burst accepts.
+account). The host budget is a calendar of slots, one every 1/rate, each taken by one request:
+sends to the host are never closer than that, and a request that waits for its account takes a
+slot at its own moment without throwing away the free slots before it, which other accounts use
+(a single host arrival time would jump ahead to that moment: with hundreds of accounts a quarter
+of the host budget went unused). The slots are bitmaps in one Redis hash, a field per bucket.
 
 A 429 blocks its account until a backoff has passed (Retry-After when the portal sends it,
 otherwise exponential from `backoff_initial`) and halves the host rate for that window. No
@@ -35,13 +34,15 @@ log = structlog.get_logger(__name__)
 
 PREFIX = "gdtmesh:{connector}"  # one hash slot, so the scripts' keys also work on a cluster
 MICROS = 1_000_000
-# Buckets of the host calendar that one admission clears once they have passed.
+# The host calendar: slots of 1/rate, a bitmap of SLOTS_PER_BUCKET per hash field (Redis Lua's
+# `bit` works on 32-bit integers); passed buckets one admission clears at most.
+SLOTS_PER_BUCKET = 30
 _FORGET_PER_CALL = 50
 
-# KEYS: account TAT, host calendar (hash: bucket -> requests, "lo" -> oldest bucket kept),
-#       account blocked-until, host slow-until (all µs, server time)
-# ARGV: account interval µs, account burst, host interval µs, host bucket capacity, max wait µs,
-#       passed buckets to forget at most
+# KEYS: account TAT, host calendar (hash: bucket -> bitmap of its slots taken, "lo" -> oldest
+#       bucket kept), account blocked-until, host slow-until (all µs, server time)
+# ARGV: account interval µs, account burst, host interval µs (one slot), slots per bucket,
+#       max wait µs, passed buckets to forget at most
 # -> {0, wait µs} admitted after waiting; {1, wait µs} over budget; {2, wait µs} blocked
 ADMIT = """
 local t = redis.call('TIME')
@@ -49,13 +50,9 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
 if blocked > now then return {2, blocked - now} end
 local a_interval, a_burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local width = tonumber(ARGV[3]) * tonumber(ARGV[4])
-local capacity, max_wait = tonumber(ARGV[4]), tonumber(ARGV[5])
+local spacing, size, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local width = spacing * size
 local slow = tonumber(redis.call('GET', KEYS[4]) or '0') > now
-local function room(bucket)  -- half the capacity when slowed: 0,1,0,1... for a capacity of 1
-  if not slow then return capacity end
-  return math.floor((bucket + 1) * capacity / 2) - math.floor(bucket * capacity / 2)
-end
 local current = math.floor(now / width)
 local lo = tonumber(redis.call('HGET', KEYS[2], 'lo') or current)
 local upto = math.min(current - 1, lo + tonumber(ARGV[6]) - 1)
@@ -66,23 +63,30 @@ if redis.call('PTTL', KEYS[2]) < 0 then
 end
 local a_tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
 local earliest = math.max(a_tat - (a_burst - 1) * a_interval, now)
-local last = math.floor((now + max_wait) / width)
-for bucket = math.floor(earliest / width), last do
+local first = math.floor(earliest / width)
+for bucket = first, math.floor((now + max_wait) / width) do
   local field = string.format('%d', bucket)
-  local used, allowed = tonumber(redis.call('HGET', KEYS[2], field) or '0'), room(bucket)
-  if used < allowed then
-    local at = math.max(earliest, bucket * width + used * width / allowed)
+  local taken = tonumber(redis.call('HGET', KEYS[2], field) or '0')
+  local slot = 0
+  if bucket == first then slot = math.ceil((earliest - bucket * width) / spacing) end
+  while slot < size do
+    local at = bucket * width + slot * spacing
     if at - now > max_wait then break end
-    redis.call('HINCRBY', KEYS[2], field, 1)
-    local ttl = math.ceil(((bucket + 1) * width - now) / 1000) + 1000
-    if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-    local new_tat = math.max(a_tat, at) + a_interval
-    redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX',
-               math.ceil((new_tat - now) / 1000) + 1000)
-    return {0, at - now}
+    local bit_of = bit.lshift(1, slot)
+    -- slowed after a 429: only every other slot, half the rate
+    if bit.band(taken, bit_of) == 0 and (not slow or (bucket * size + slot) % 2 == 0) then
+      redis.call('HSET', KEYS[2], field, bit.bor(taken, bit_of))
+      local ttl = math.ceil(((bucket + 1) * width - now) / 1000) + 1000
+      if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+      local new_tat = math.max(a_tat, at) + a_interval
+      redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX',
+                 math.ceil((new_tat - now) / 1000) + 1000)
+      return {0, at - now}
+    end
+    slot = slot + 1
   end
 end
-return {1, math.max(earliest, (last + 1) * width) - now}
+return {1, math.max(earliest, now + max_wait + spacing) - now}
 """
 
 # KEYS: account blocked-until, account strikes, global slow-until, account TAT
@@ -133,7 +137,6 @@ class Pacer:
         account_rate: float,
         account_burst: int,
         global_rate: float,
-        global_burst: int,
         max_wait_s: float,
         backoff_initial_s: float,
         backoff_max_s: float,
@@ -145,7 +148,7 @@ class Pacer:
             round(MICROS / account_rate),
             account_burst,
             round(MICROS / global_rate),
-            max(1, global_burst // 2),  # requests per calendar bucket
+            SLOTS_PER_BUCKET,
             round(max_wait_s * MICROS),
             _FORGET_PER_CALL,
         ]

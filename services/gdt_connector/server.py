@@ -44,7 +44,6 @@ def pacer_for(config: ConnectorConfig, redis: Redis) -> Pacer:
         account_rate=config.portal_account_rate,
         account_burst=config.portal_account_burst,
         global_rate=config.portal_global_rate,
-        global_burst=config.portal_global_burst,
         max_wait_s=config.portal_max_wait_s,
         backoff_initial_s=config.portal_backoff_initial_s,
         backoff_max_s=config.portal_backoff_max_s,

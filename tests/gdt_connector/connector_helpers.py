@@ -32,7 +32,6 @@ FAST = {
     "portal_account_rate": 500.0,
     "portal_account_burst": 200,
     "portal_global_rate": 2000.0,
-    "portal_global_burst": 400,
     "portal_backoff_initial_s": 1.0,
     "portal_backoff_max_s": 8.0,
 }

@@ -63,7 +63,6 @@ async def client(
         account_rate=4.0,  # the second request waits a quarter of a second
         account_burst=1,
         global_rate=100.0,
-        global_burst=10,
         max_wait_s=5.0,
         backoff_initial_s=1.0,
         backoff_max_s=4.0,
