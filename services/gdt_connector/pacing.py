@@ -142,7 +142,8 @@ class Pacer:
         backoff_max_s: float,
     ) -> None:
         self._redis = redis
-        self._global_key = f"{PREFIX}:pace:global:{host}"
+        # Not the old GCRA key (a string): replicas of both versions may briefly share a Redis.
+        self._global_key = f"{PREFIX}:pace:host:{host}"
         self._slow_key = f"{PREFIX}:slow:{host}"
         self._budget = [
             round(MICROS / account_rate),
