@@ -147,8 +147,9 @@ def _header(doc: dict[str, Any]) -> str:
 SETTINGS = """## Settings
 
 Everything else is the mesh's defaults (`make run`'s). Budgets are set on both sides: the
-sandbox enforces them, the connector is configured with the same rates and a burst one smaller
-(see `gdtmesh/bench/scenario.py`)."""
+sandbox enforces them (its host burst below is its tolerance), the connector is configured
+with the same rates, an account burst one smaller, and sends the host's share smoothly (see
+`gdtmesh/bench/scenario.py`)."""
 
 
 def _headlines(doc: dict[str, Any]) -> list[tuple[str, object]]:
