@@ -86,6 +86,15 @@ class Evidence:
     over_rate: int
     violations: list[dict[str, str]]  # the sandbox's log of them (its first ones), to look into
 
+    def politeness(self) -> dict[str, Any]:
+        """The figures every run reports on how the portal was treated."""
+        return {
+            "throttled": self.throttled,
+            "blocked_requests": self.during_backoff,
+            "over_rate_requests": self.over_rate,
+            "violations": self.violations,
+        }
+
     @property
     def served(self) -> int:
         """Requests the portal did work for (everything but its 429s)."""

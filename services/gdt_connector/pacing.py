@@ -143,7 +143,7 @@ class Pacer:
     ) -> None:
         self._redis = redis
         # Not the old GCRA key (a string): replicas of both versions may briefly share a Redis.
-        self._global_key = f"{PREFIX}:pace:host:{host}"
+        self._host_key = f"{PREFIX}:pace:host:{host}"
         self._slow_key = f"{PREFIX}:slow:{host}"
         self._budget = [
             round(MICROS / account_rate),
@@ -164,7 +164,7 @@ class Pacer:
         RESOURCE_EXHAUSTED."""
         keys = [
             self._account_key(account),
-            self._global_key,
+            self._host_key,
             self._blocked_key(account),
             self._slow_key,
         ]
