@@ -33,7 +33,8 @@ test: $(SYNCED) ## the whole suite; every server is started by the tests themsel
 lint: $(SYNCED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy gdtmesh sandbox services workers
+	$(BIN)/mypy gdtmesh programs sandbox services workers
+	$(BIN)/lint-imports
 
 fmt: $(SYNCED)
 	$(BIN)/ruff format .

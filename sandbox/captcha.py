@@ -15,7 +15,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from services.gdt_connector.captcha.geometry import (
+from gdtmesh.captcha_font.geometry import (
     ALPHABET,
     HEIGHT,
     LENGTH,
@@ -25,7 +25,7 @@ from services.gdt_connector.captcha.geometry import (
     parse_path_data,
     slot_centre,
 )
-from services.gdt_connector.captcha.glyphs import OUTLINES
+from gdtmesh.captcha_font.glyphs import OUTLINES
 
 NOISE_CURVES = 2
 JITTER = 0.1

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from gdtmesh.taxcode import make_personal_tax_code, make_tax_code
+from gdtmesh.vncalendar import months_back
 from sandbox import tt78
 from sandbox.catalog import ELECTRONIC_TRADES, REGISTER_TRADES, UNCODED_TRADES
 from sandbox.invoices import InvoiceContext, build_detail
@@ -132,7 +133,7 @@ class Dataset:
             raise ValueError("companies and invoices_per_company must be >= 0, months >= 1")
         self.spec = spec
         self.today = spec.today or (datetime.now(UTC) + VN_OFFSET).date()
-        self.period_start = _months_back(self.today, spec.months - 1)
+        self.period_start = months_back(self.today, spec.months - 1)
         self._profiles = self._make_profiles()
         self._companies = tuple(profile.company for profile in self._profiles.values())
         self._layout = _bounded_cache(512, self._build_layout)
@@ -392,12 +393,6 @@ def _check_flow(flow: str) -> None:
 def _aware(now: datetime) -> datetime:
     """``now`` as an aware datetime (naive values are taken as UTC)."""
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-
-
-def _months_back(day: date, months: int) -> date:
-    """The first day of the month ``months`` calendar months before ``day``'s month."""
-    total = day.year * 12 + day.month - 1 - months
-    return date(total // 12, total % 12 + 1, 1)
 
 
 def _start_datetime(day: date) -> datetime:

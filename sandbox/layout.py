@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
+from gdtmesh.vncalendar import VIETNAM
 from sandbox.model import FAMILY, InvoiceRef, is_sold
 from sandbox.seeds import GOLDEN, MASK64, item_hash, mix64
 
-VN_OFFSET = timedelta(hours=7)
+VN_OFFSET = VIETNAM.utcoffset(None)  # the sandbox keeps naive-free UTC instants
 BLOCK = 40  # at most one replaced/adjusted invoice pair per block of this many invoices
 PAIR_SHARE = 0.45  # share of blocks that hold one (about 1 invoice in 90 is a successor)
 _LATE_SHARE = {"coded": 0.08, "uncoded": 0.35, "register": 0.12}

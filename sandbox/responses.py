@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-VIETNAM = timezone(timedelta(hours=7))
+from gdtmesh.vncalendar import VIETNAM
+
 FIREWALL_MESSAGE = "Hệ thống phát hiện hành vi không hợp lệ. Yêu cầu đã bị chặn."
 
 

@@ -9,12 +9,13 @@ Sort: `field:asc|desc`, comma-separated; the portal rejects several fields since
 from __future__ import annotations
 
 import bisect
-import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from operator import attrgetter
 from typing import NamedTuple, Protocol, TypeVar
+
+from gdtmesh.vncalendar import add_months
 
 MONTH_TOO_LONG = "Khoảng thời gian tìm kiếm không được lớn hơn 1 tháng"
 MULTI_SORT = "Không hỗ trợ sắp xếp theo nhiều trường"
@@ -114,7 +115,7 @@ def parse_search(text: str | None) -> Search:
             equals.append(_equality_clause(clause))
     if lower is None or upper is None:
         raise SearchError(500, "Điều kiện tìm kiếm phải có tdlap=ge=... và tdlap=le=...")
-    if upper[0].date() > _add_month(lower[0].date()) - timedelta(days=1):
+    if upper[0].date() > add_months(lower[0].date(), 1) - timedelta(days=1):
         raise SearchError(400, MONTH_TOO_LONG)
     return Search(_first_day(*lower), _last_day(*upper), tuple(equals))
 
@@ -168,11 +169,6 @@ def _last_day(moment: datetime, strict: bool) -> date:
     """Last day whose midnight is <= (or <) `moment`."""
     exact_midnight = moment.time() == datetime.min.time()
     return moment.date() - timedelta(days=1) if exact_midnight and strict else moment.date()
-
-
-def _add_month(day: date) -> date:
-    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # ---- sort -------------------------------------------------------------------------------------

@@ -18,9 +18,11 @@ import random
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
+
+from gdtmesh.vncalendar import vietnam_date
 
 Json = dict[str, Any]
 _DSIG = "http://www.w3.org/2000/09/xmldsig#"
@@ -78,7 +80,7 @@ def number(value: float | None) -> str | None:
 def issue_date(tdlap: str) -> str:
     """The Vietnam calendar day of a portal `tdlap` (UTC at Vietnam midnight)."""
     moment = datetime.strptime(tdlap, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    return (moment + timedelta(hours=7)).date().isoformat()
+    return vietnam_date(moment).isoformat()
 
 
 def _other_info(parent: Node, entries: list[Json] | None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gdtmesh.mesh import servers
+from programs.mesh import servers
 from services.gateway.visibility import SEARCH_ATTRIBUTE_FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent

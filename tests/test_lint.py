@@ -1,4 +1,5 @@
-"""The code stays ruff-clean, formatted and mypy-clean (what `make lint` runs)."""
+"""The code stays ruff-clean, formatted and mypy-clean (what `make lint` runs; the import
+contracts, also in `make lint`, are tests/test_layers.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ BIN = Path(sys.executable).parent
     [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
-        ["mypy", "gdtmesh", "sandbox", "services", "workers"],
+        ["mypy", "gdtmesh", "programs", "sandbox", "services", "workers"],
     ],
     ids=["ruff", "ruff-format", "mypy"],
 )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gdtmesh.import_contract import TASK_QUEUE
 from gdtmesh.runtime.codec import parse_keys
-from gdtmesh.runtime.config import Secret
+from gdtmesh.runtime.config import Secret, check_target
 
 _HOST_PORT_FIELDS = ("temporal_address", "connector_address", "storage_address")
 MODES = ("base", "burst")
@@ -34,7 +35,7 @@ class WorkerConfig:
     storage_address: str  # GDTMESH_STORAGE_ADDRESS: host:port of gdtmesh.storage.v1
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
-    task_queue: str = "gdtmesh-imports"
+    task_queue: str = TASK_QUEUE
     # Modes: `base` is the steady footprint; `burst` (month-end, a backlog to clear) takes on
     # more at once on a bigger machine. The portal budget, shared in Redis, still paces them.
     worker_mode: str = "base"
@@ -93,10 +94,3 @@ class WorkerConfig:
             self.worker_max_concurrent_workflow_tasks,
             autoscale_pollers=False,
         )
-
-
-def check_target(name: str, value: str) -> None:
-    """A `host:port` to connect to."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise ValueError(f"{name} must be host:port, got {value!r}")

@@ -94,3 +94,10 @@ def check_listen_address(name: str, value: str) -> None:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{name} must be host:port, got {value!r}")
+
+
+def check_target(name: str, value: str) -> None:
+    """A `host:port` to connect to."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"{name} must be host:port, got {value!r}")

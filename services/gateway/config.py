@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gdtmesh.import_contract import TASK_QUEUE
 from gdtmesh.runtime.codec import parse_keys
-from gdtmesh.runtime.config import Secret, check_listen_address
+from gdtmesh.runtime.config import Secret, check_listen_address, check_target
 from services.gateway.auth import parse_api_keys
 from services.gateway.codec_server import parse_tokens
 from services.gateway.invoice_import import check_bucket_name
-from workers.config import check_target
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class GatewayConfig:
     gateway_listen: str = "127.0.0.1:50051"
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
-    task_queue: str = "gdtmesh-imports"
+    task_queue: str = TASK_QUEUE
     default_bucket: str = ""  # empty: the storage service's own default bucket
     # The connector's per-batch download overlap (the same variable the connector reads): imports
     # plan their batches with it to keep `max_concurrent_invoices` a true bound.

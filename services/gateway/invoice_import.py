@@ -12,9 +12,7 @@ from google.type import date_pb2
 
 from gdtmesh.flows import FLOWS, flow_info
 from gdtmesh.gateway.v1 import gateway_pb2
-from gdtmesh.invoice.v1.invoice_pb2 import YearMonth
-from gdtmesh.taxcode import is_valid_tax_code
-from workers.imports.models import (
+from gdtmesh.import_contract import (
     DEFAULT_MAX_CONCURRENT_INVOICES,
     PHASE_CANCELLED,
     PHASE_DISCOVERING,
@@ -28,14 +26,15 @@ from workers.imports.models import (
     ImportProgress,
     PeriodCounts,
 )
-from workers.imports.months import months_spanned
+from gdtmesh.invoice.v1.invoice_pb2 import YearMonth
+from gdtmesh.taxcode import is_valid_tax_code
+from gdtmesh.vncalendar import months_spanned, vietnam_today
 
 MAX_MONTHS = 24
 MAX_CONCURRENT_INVOICES = 50
 MAX_USERNAME_CHARS = 64
 MAX_PASSWORD_CHARS = 256
 FIRST_YEAR = 2000
-VIETNAM = dt.timezone(dt.timedelta(hours=7))
 ALL_FLOWS = tuple(int(info.flow) for info in FLOWS)
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 _PHASES = {
@@ -47,10 +46,6 @@ _PHASES = {
     PHASE_CANCELLED: gateway_pb2.IMPORT_PHASE_CANCELLED,
 }
 _COUNTERS = ("portal_total", "discovered", "stored", "already_stored", "failed", "without_original")
-
-
-def vietnam_today() -> dt.date:
-    return dt.datetime.now(VIETNAM).date()
 
 
 def check_bucket_name(name: str) -> str | None:

@@ -13,15 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gdtmesh.gateway.v1 import gateway_pb2
-from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from services.gateway.invoice_import import (
-    check_company_spec,
-    distinct_flows,
-    flows_key,
-    import_details,
-    vietnam_today,
-)
-from workers.imports.models import (
+from gdtmesh.import_contract import (
     DEFAULT_MAX_CONCURRENT_INVOICES,
     PHASE_OPENING_SESSION,
     PROGRESS_QUERY,
@@ -29,7 +21,14 @@ from workers.imports.models import (
     ImportProgress,
     ResyncInput,
 )
-from workers.imports.workflows import resync_import
+from gdtmesh.invoice.v1.invoice_pb2 import Flow
+from gdtmesh.vncalendar import recent_months, vietnam_today
+from services.gateway.invoice_import import (
+    check_company_spec,
+    distinct_flows,
+    flows_key,
+    import_details,
+)
 
 DEFAULT_MONTHS = 3
 MAX_MONTHS = 12
@@ -84,13 +83,12 @@ class RecentMonthsResyncKind:
         )
 
     def memo(self, task_id: str, spec: gateway_pb2.RecentMonthsResyncSpec) -> dict[str, Any]:
-        as_of = _as_of(task_id).isoformat()
-        months = resync_import(ResyncInput("", "", "", "", _months(spec), as_of, []))
+        first, last = recent_months(_months(spec), _as_of(task_id))
         return {
             "company_tax_code": spec.company_tax_code,
             "months": _months(spec),
-            "start_date": months.start_date,
-            "end_date": months.end_date,
+            "start_date": first.isoformat(),
+            "end_date": last.isoformat(),
             "flows": _flows(spec),
             "bucket": spec.bucket or self._default_bucket,
         }

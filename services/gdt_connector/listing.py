@@ -19,8 +19,9 @@ import grpc
 
 from gdtmesh.flows import FlowInfo
 from gdtmesh.runtime.errors import ServiceError, error_info
+from gdtmesh.vncalendar import VIETNAM
 from services.gdt_connector.access import SessionPortal
-from services.gdt_connector.model import VIETNAM, InvoiceKey, InvoiceSummary, ListPage
+from services.gdt_connector.model import InvoiceKey, InvoiceSummary, ListPage
 from services.gdt_connector.portal import malformed, server_error
 
 PAGE_SIZE = 50  # the portal's maximum; larger gives 500

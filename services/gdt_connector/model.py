@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta, timezone
+from datetime import date
 from enum import Enum
 
 from gdtmesh.runtime.errors import ServiceError
-
-VIETNAM = timezone(timedelta(hours=7))
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
-VIETNAM = timezone(timedelta(hours=7))
+from gdtmesh.vncalendar import vietnam_date
 
 
 class DetailError(ValueError):
@@ -54,7 +54,7 @@ def _issue_day(record: dict[str, object]) -> date | None:
         raise DetailError("tdlap is not an ISO date-time") from None
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(VIETNAM).date()
+    return vietnam_date(instant)
 
 
 def read_detail(data: bytes) -> DetailFacts:

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 from google.cloud import storage
 
-from gdtmesh.bench.exactness import check_bucket
-from gdtmesh.bench.runs import ImportRun
 from gdtmesh.gateway.v1 import gateway_pb2
-from gdtmesh.mesh.demo import sandbox_range
-from gdtmesh.mesh.launcher import Mesh
-from gdtmesh.mesh.verify import bucket_client
+from programs.bench.exactness import check_bucket
+from programs.bench.runs import ImportRun
+from programs.mesh.demo import sandbox_range
+from programs.mesh.launcher import Mesh
+from programs.mesh.verify import bucket_client
 
 
 def stored_objects(client: storage.Client, bucket: str) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from chaos_support import assert_complete_and_exact, wait_for_progress
 
-from gdtmesh.bench.runs import (
+from programs.bench.runs import (
     Evidence,
     ImportRun,
     active_companies,
@@ -29,8 +29,8 @@ from gdtmesh.bench.runs import (
     running_mesh,
     sandbox_stats,
 )
-from gdtmesh.bench.scenario import Budget, Scenario, Workload
-from gdtmesh.mesh.launcher import Mesh
+from programs.bench.scenario import Budget, Scenario, Workload
+from programs.mesh.launcher import Mesh
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

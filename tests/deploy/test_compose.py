@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gdtmesh.mesh.launcher import Mesh, MeshPorts
 from gdtmesh.runtime.codec import new_key_spec
 from gdtmesh.runtime.config import load
 from gdtmesh.runtime.metrics import metrics_listen
+from programs.mesh.launcher import Mesh, MeshPorts
 from services.gateway.config import GatewayConfig
 from services.gdt_connector.config import ConnectorConfig
 from services.storage.config import StorageConfig

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from gdtmesh.client import GatewayClient
 from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from gdtmesh.mesh import demo
-from gdtmesh.mesh.launcher import Mesh, MeshPorts, start_mesh
-from gdtmesh.mesh.servers import temporal_binary
-from gdtmesh.mesh.verify import get_json
+from programs.client import GatewayClient
+from programs.mesh import demo
+from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
+from programs.mesh.servers import temporal_binary
+from programs.mesh.verify import get_json
 
 pytestmark = pytest.mark.slow
 

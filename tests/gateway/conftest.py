@@ -15,9 +15,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from gdtmesh.gateway.v1 import gateway_pb2_grpc
-from gdtmesh.mesh.servers import ManagedProcess
 from gdtmesh.runtime.codec import parse_keys
 from gdtmesh.runtime.temporal import connect_temporal
+from programs.mesh.servers import ManagedProcess
 from services.gateway.server import start
 from workers.imports.workflows import WORKFLOWS
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from gateway_support import KEY_A, PASSWORD, Gateway, auth, fresh_company, import_request
 
-from gdtmesh.client import GatewayTarget
-from gdtmesh.commands.import_ import load_companies
-from gdtmesh.commands.watch import watch
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
+from programs.client import GatewayTarget
+from programs.commands.import_ import load_companies
+from programs.commands.watch import watch
 
 
 def company_entry(company: str, **extra: Any) -> dict[str, Any]:
@@ -93,7 +93,7 @@ async def test_import_starts_a_batch_follows_it_and_sums_it_up(
     path = tmp_path / "companies.json"
     entries = [company_entry(c) for c in good] + [company_entry("0101234567")]  # bad check digit
     path.write_text(json.dumps(entries))
-    command = [sys.executable, "-m", "gdtmesh.cli", "import", "--companies", str(path)]
+    command = [sys.executable, "-m", "programs.cli", "import", "--companies", str(path)]
     command += ["--gateway", gateway.address, "--api-key", KEY_A]
 
     process = await asyncio.create_subprocess_exec(

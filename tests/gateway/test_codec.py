@@ -32,10 +32,10 @@ from temporalio.worker import Worker
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
 from gdtmesh.gateway.v1 import gateway_pb2_grpc
-from gdtmesh.mesh.servers import ManagedProcess, temporal_binary
 from gdtmesh.runtime.codec import new_key_spec, parse_keys
 from gdtmesh.runtime.config import Secret
 from gdtmesh.runtime.temporal import connect_temporal
+from programs.mesh.servers import ManagedProcess, temporal_binary
 from services.gateway.codec_server import CodecServer, parse_tokens, start_codec_server
 from services.gateway.server import start
 from workers.imports.workflows import WORKFLOWS

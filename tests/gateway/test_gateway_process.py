@@ -15,7 +15,7 @@ from gateway_support import CODEC_KEYS, KEY_A
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gdtmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from gdtmesh.mesh.servers import HOST, ManagedProcess, free_port, spawn
+from programs.mesh.servers import HOST, ManagedProcess, free_port, spawn
 
 
 def gateway_env(temporal: ManagedProcess, port: int, codec_port: int) -> dict[str, str]:

@@ -18,9 +18,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
-from gdtmesh.mesh import servers
 from gdtmesh.runtime.errors import error_details
 from gdtmesh.runtime.grpc_server import GrpcService, start_grpc_service
+from programs.mesh import servers
 from services.gateway import visibility
 from services.gateway.load_shedding import LoadSheddingInterceptor
 

@@ -25,7 +25,7 @@ from import_activities import WRONG_PASSWORD
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from services.gateway.invoice_import import vietnam_today
+from gdtmesh.vncalendar import vietnam_today
 
 
 def finished(task: pb.Task) -> bool:

@@ -12,9 +12,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from gdtmesh.gdt.v1 import gdt_pb2_grpc
-from gdtmesh.mesh.servers import ManagedProcess
 from gdtmesh.runtime.config import Secret
 from gdtmesh.runtime.grpc_client import open_channel
+from programs.mesh.servers import ManagedProcess
 from sandbox.app import RunningSandbox, start_sandbox
 from sandbox.dataset import Company
 from sandbox.settings import PortalConfig, SandboxSettings, apply_patch

@@ -10,14 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.gdt_connector.captcha import CaptchaError, CaptchaSolver, solve_captcha
-from services.gdt_connector.captcha.derive import (
-    derive_outlines,
-    load_samples,
-    mean_outline,
-    slot_outlines,
-)
-from services.gdt_connector.captcha.geometry import (
+from gdtmesh.captcha_font.geometry import (
     ALPHABET,
     Command,
     format_path_data,
@@ -25,7 +18,14 @@ from services.gdt_connector.captcha.geometry import (
     signature,
     slot_centre,
 )
-from services.gdt_connector.captcha.glyphs import OUTLINES
+from gdtmesh.captcha_font.glyphs import OUTLINES
+from services.gdt_connector.captcha import CaptchaError, CaptchaSolver, solve_captcha
+from services.gdt_connector.captcha.derive import (
+    derive_outlines,
+    load_samples,
+    mean_outline,
+    slot_outlines,
+)
 from services.gdt_connector.captcha.solver import Glyph, read_drawing
 
 SAMPLES = Path(__file__).resolve().parents[2] / "../shared/gdt-samples/captcha"

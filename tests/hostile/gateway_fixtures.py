@@ -16,10 +16,10 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from gdtmesh.mesh.servers import ManagedProcess
 from gdtmesh.runtime.codec import new_key_spec, parse_keys
 from gdtmesh.runtime.config import Secret
 from gdtmesh.runtime.temporal import connect_temporal
+from programs.mesh.servers import ManagedProcess
 from services.gateway.config import GatewayConfig
 from services.gateway.server import start
 from workers.imports.models import OpenSessionInput

@@ -27,11 +27,11 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from gdtmesh.bench.runs import active_companies, import_all, post_json, running_mesh
-from gdtmesh.bench.scenario import Budget, Scenario, Workload
-from gdtmesh.mesh.launcher import Mesh
-from gdtmesh.mesh.servers import temporal_binary
-from gdtmesh.mesh.verify import bucket_client, get_json
+from programs.bench.runs import active_companies, import_all, post_json, running_mesh
+from programs.bench.scenario import Budget, Scenario, Workload
+from programs.mesh.launcher import Mesh
+from programs.mesh.servers import temporal_binary
+from programs.mesh.verify import bucket_client, get_json
 from tests.observability.otlp_receiver import OtlpReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

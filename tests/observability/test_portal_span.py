@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from gdtmesh.mesh.servers import ManagedProcess
 from gdtmesh.runtime.errors import ServiceError
 from gdtmesh.runtime.telemetry import work_context
+from programs.mesh.servers import ManagedProcess
 from services.gdt_connector.config import ConnectorConfig
 from services.gdt_connector.pacing import Pacer
 from services.gdt_connector.portal import PortalClient

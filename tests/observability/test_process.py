@@ -18,10 +18,10 @@ from otlp_receiver import OtlpReceiver
 from prometheus_client.parser import text_string_to_metric_families
 
 from gdtmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from gdtmesh.mesh.launcher import grpc_healthy
-from gdtmesh.mesh.servers import HOST, ManagedProcess, free_port, spawn
 from gdtmesh.runtime.codec import new_key_spec
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from programs.mesh.launcher import grpc_healthy
+from programs.mesh.servers import HOST, ManagedProcess, free_port, spawn
 
 API_KEY = "flush-test-key-0123456789"
 

@@ -22,12 +22,12 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from otlp_receiver import OtlpReceiver, ReceivedSpan
 from prometheus_client.parser import text_string_to_metric_families
 
-from gdtmesh.client import GatewayClient
 from gdtmesh.flows import FLOWS, FlowInfo
 from gdtmesh.gateway.v1 import gateway_pb2
-from gdtmesh.mesh.demo import sandbox_range
-from gdtmesh.mesh.launcher import Mesh, MeshPorts, start_mesh
-from gdtmesh.mesh.verify import get_json
+from programs.client import GatewayClient
+from programs.mesh.demo import sandbox_range
+from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
+from programs.mesh.verify import get_json
 
 pytestmark = pytest.mark.slow
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, timedelta, timezone
-from datetime import datetime as dt
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
+from gdtmesh.vncalendar import vietnam_today
 from sandbox.app import RunningSandbox, start_sandbox
 from sandbox.dataset import FAMILY, Company, DatasetSpec
 from sandbox.settings import PortalConfig, SandboxSettings, apply_patch
 from services.gdt_connector.captcha.solver import solve_captcha
 
-VIETNAM = timezone(timedelta(hours=7))
 LIST_PATH = {
     "ban_ra_dien_tu": "/query/invoices/sold",
     "ban_ra_may_tinh_tien": "/sco-query/invoices/sold",
@@ -124,7 +123,7 @@ class PortalClient:
 @pytest.fixture
 def months() -> list[tuple[int, int]]:
     """The calendar months the test data set covers, most recent first."""
-    today = TEST_SPEC.today or dt.now(VIETNAM).date()
+    today = TEST_SPEC.today or vietnam_today()
     result = []
     year, month = today.year, today.month
     for _ in range(TEST_SPEC.months):

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.captcha import Captcha, generate_captcha
-from services.gdt_connector.captcha import solve_captcha
-from services.gdt_connector.captcha.derive import load_samples
-from services.gdt_connector.captcha.geometry import (
+from gdtmesh.captcha_font.geometry import (
     ALPHABET,
     bounding_box,
     parse_path_data,
     slot_centre,
 )
-from services.gdt_connector.captcha.glyphs import OUTLINES
+from gdtmesh.captcha_font.glyphs import OUTLINES
+from sandbox.captcha import Captcha, generate_captcha
+from services.gdt_connector.captcha import solve_captcha
+from services.gdt_connector.captcha.derive import load_samples
 from services.gdt_connector.captcha.solver import read_drawing
 
 SAMPLES = Path(__file__).resolve().parents[2] / "../shared/gdt-samples/captcha"

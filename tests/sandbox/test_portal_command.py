@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gdtmesh.cli import build_parser
-from gdtmesh.commands import sandbox as command
+from programs.cli import build_parser
+from programs.commands import sandbox as command
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(60)
@@ -92,7 +92,7 @@ def test_runs_prints_banner_and_stops_cleanly(signum: int) -> None:
         [
             sys.executable,
             "-m",
-            "gdtmesh.cli",
+            "programs.cli",
             "sandbox",
             "--port",
             "0",

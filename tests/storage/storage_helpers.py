@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from gdtmesh.invoice.v1 import invoice_pb2
-from gdtmesh.mesh.servers import ManagedProcess
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from programs.mesh.servers import ManagedProcess
 from services.storage.gcs_store import GcsStore, gcs_client
 from services.storage.local_store import LocalStore
 from services.storage.objects import ObjectStore

@@ -14,9 +14,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from storage_helpers import FOLDER, new_bucket, write_request
 
-from gdtmesh.mesh.servers import HOST, ManagedProcess, free_port
 from gdtmesh.runtime.config import ConfigError, load
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from programs.mesh.servers import HOST, ManagedProcess, free_port
 from services.storage import server
 from services.storage.config import StorageConfig
 

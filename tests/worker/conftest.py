@@ -8,9 +8,9 @@ import uuid
 import pytest
 from temporalio.client import Client
 
-from gdtmesh.mesh.servers import ManagedProcess
 from gdtmesh.runtime.codec import new_key_spec, parse_keys
 from gdtmesh.runtime.temporal import connect_temporal
+from programs.mesh.servers import ManagedProcess
 
 CODEC_KEYS = new_key_spec("test")
 

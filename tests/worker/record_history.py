@@ -27,10 +27,10 @@ from import_doubles import PortalDouble, month_of_refs
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from gdtmesh.mesh.servers import HOST, free_port, port_open, spawn, temporal_binary
+from gdtmesh.import_contract import ImportInput, ResyncInput
+from programs.mesh.servers import HOST, free_port, port_open, spawn, temporal_binary
 from sandbox.dataset import Dataset, DatasetSpec
 from workers.imports.activities import ImportActivities
-from workers.imports.models import ImportInput, ResyncInput
 from workers.imports.workflows import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from gdtmesh.gdt.v1 import gdt_pb2
+from gdtmesh.import_contract import FailedInvoice, PeriodCounts
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.runtime.errors import ServiceError, error_info, retry_later, status_from_error
 from gdtmesh.storage.v1 import storage_pb2
@@ -33,14 +34,12 @@ from workers.imports.models import (
     OUTCOME_ALREADY_STORED,
     OUTCOME_FAILED,
     OUTCOME_STORED,
-    FailedInvoice,
     FetchBatchInput,
     InvoiceOutcome,
     ListInvoicesInput,
     ManifestInput,
     ManifestPeriod,
     OpenSessionInput,
-    PeriodCounts,
 )
 from workers.imports.refs import unpack
 

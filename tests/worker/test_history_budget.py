@@ -18,12 +18,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from gdtmesh.flows import FLOWS
-from gdtmesh.mesh.servers import HOST, ManagedProcess, free_port, port_open, spawn, temporal_binary
+from gdtmesh.import_contract import PHASE_FINISHED, ImportInput
 from gdtmesh.runtime.codec import new_key_spec, parse_keys
 from gdtmesh.runtime.temporal import connect_temporal
+from programs.mesh.servers import HOST, ManagedProcess, free_port, port_open, spawn, temporal_binary
 from sandbox.dataset import Dataset, DatasetSpec
 from workers.imports.activities import ImportActivities
-from workers.imports.models import PHASE_FINISHED, ImportInput
 from workers.imports.workflows import WORKFLOWS, InvoiceImportWorkflow
 
 TODAY = dt.date(2025, 12, 31)

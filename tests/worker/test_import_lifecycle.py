@@ -21,22 +21,22 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
 
-from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from sandbox.dataset import Dataset, DatasetSpec
-from workers.imports.activities import ImportActivities
-from workers.imports.models import (
-    MAX_LISTED,
+from gdtmesh.import_contract import (
     PHASE_CANCELLED,
     PHASE_DOWNLOADING,
     ImportInput,
     ImportProgress,
     ResyncInput,
+    resync_import,
 )
+from gdtmesh.invoice.v1.invoice_pb2 import Flow
+from sandbox.dataset import Dataset, DatasetSpec
+from workers.imports.activities import ImportActivities
+from workers.imports.models import MAX_LISTED
 from workers.imports.workflows import (
     WORKFLOWS,
     InvoiceImportWorkflow,
     RecentMonthsResyncWorkflow,
-    resync_import,
     split_days,
 )
 

@@ -20,10 +20,10 @@ from temporalio.worker import Worker
 from test_activities import downloaded
 
 from gdtmesh.gdt.v1 import gdt_pb2
+from gdtmesh.import_contract import ImportInput
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from gdtmesh.mesh.servers import ManagedProcess, temporal_binary
+from programs.mesh.servers import ManagedProcess, temporal_binary
 from workers.imports.activities import ImportActivities
-from workers.imports.models import ImportInput
 from workers.imports.refs import unpack
 from workers.imports.workflows import InvoiceImportWorkflow
 

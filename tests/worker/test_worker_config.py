@@ -9,8 +9,8 @@ from import_doubles import make_ref
 
 from gdtmesh.runtime.codec import new_key_spec
 from gdtmesh.runtime.config import ConfigError, load
+from gdtmesh.vncalendar import month_windows, months_spanned
 from workers.config import WorkerConfig
-from workers.imports.months import month_windows, months_spanned
 from workers.imports.refs import key_of, pack, unpack
 from workers.imports.workflows import MAX_BATCH, DownloadPlan
 

@@ -16,13 +16,13 @@ from temporalio.common import VersioningBehavior
 from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
 from test_worker_config import REQUIRED
 
+from gdtmesh.import_contract import ImportInput
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from gdtmesh.mesh.servers import ManagedProcess, temporal_binary
 from gdtmesh.runtime.config import ConfigError, load
+from programs.mesh.servers import ManagedProcess, temporal_binary
 from sandbox.dataset import Dataset, DatasetSpec
 from workers.config import WorkerConfig
 from workers.imports.activities import ImportActivities
-from workers.imports.models import ImportInput
 from workers.imports.workflows import InvoiceImportWorkflow
 from workers.main import build_worker
 from workers.options import worker_options

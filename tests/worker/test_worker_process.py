@@ -9,8 +9,8 @@ import subprocess
 import sys
 import uuid
 
-from gdtmesh.mesh.servers import ManagedProcess, spawn, temporal_binary
 from gdtmesh.runtime.codec import new_key_spec
+from programs.mesh.servers import ManagedProcess, spawn, temporal_binary
 
 
 def has_pollers(temporal: ManagedProcess, task_queue: str) -> bool:

@@ -16,13 +16,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from gdtmesh.import_contract import PHASE_DOWNLOADING, PHASE_FINISHED, ImportInput, ImportProgress
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from workers.imports.models import (
-    PHASE_DOWNLOADING,
-    PHASE_FINISHED,
-    ImportInput,
-    ImportProgress,
-)
 from workers.imports.workflows import MAX_BATCH, DownloadPlan, InvoiceImportWorkflow
 
 SOLD = int(Flow.FLOW_SOLD_ELECTRONIC)

@@ -41,16 +41,9 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from gdtmesh.flows import flow_info
-    from workers.imports.activities import ImportActivities
-    from workers.imports.errors import SESSION_EXPIRED
-    from workers.imports.models import (
+    from gdtmesh.import_contract import (
         MAX_FAILURES_KEPT,
-        MAX_LISTED,
         MAX_REASON_CHARS,
-        OUTCOME_ALREADY_STORED,
-        OUTCOME_FAILED,
-        OUTCOME_SKIPPED,
-        OUTCOME_STORED,
         PHASE_CANCELLED,
         PHASE_DISCOVERING,
         PHASE_DOWNLOADING,
@@ -61,23 +54,33 @@ with workflow.unsafe.imports_passed_through():
         RESYNC_WORKFLOW_NAME,
         WORKFLOW_NAME,
         FailedInvoice,
-        FetchBatchInput,
-        FetchBatchResult,
         ImportInput,
         ImportProgress,
         ImportState,
+        PeriodCounts,
+        PeriodFailure,
+        ResyncInput,
+        Window,
+        resync_import,
+    )
+    from gdtmesh.vncalendar import month_windows
+    from workers.imports.activities import ImportActivities
+    from workers.imports.errors import SESSION_EXPIRED
+    from workers.imports.models import (
+        MAX_LISTED,
+        OUTCOME_ALREADY_STORED,
+        OUTCOME_FAILED,
+        OUTCOME_SKIPPED,
+        OUTCOME_STORED,
+        FetchBatchInput,
+        FetchBatchResult,
         InvoiceOutcome,
         ListInvoicesInput,
         ListInvoicesResult,
         ManifestInput,
         ManifestPeriod,
         OpenSessionInput,
-        PeriodCounts,
-        PeriodFailure,
-        ResyncInput,
-        Window,
     )
-    from workers.imports.months import month_windows
 
 MAX_BATCH = 50  # invoices per download activity
 MAX_SESSION_RENEWALS = 5  # per run
@@ -142,27 +145,6 @@ def split_days(first: date, day_counts: list[int], limit: int) -> list[tuple[dat
         held += count
     ranges.append((start, len(day_counts) - 1))
     return [(first + timedelta(days=a), first + timedelta(days=b)) for a, b in ranges]
-
-
-def resync_import(spec: ResyncInput) -> ImportInput:
-    """The import a resync runs: whole months from `months - 1` months before `as_of`'s month
-    up to `as_of`."""
-    last = date.fromisoformat(spec.as_of)
-    month_index = last.year * 12 + last.month - 1 - (spec.months - 1)
-    first = date(month_index // 12, month_index % 12 + 1, 1)
-    return ImportInput(
-        import_id=spec.import_id,
-        company_tax_code=spec.company_tax_code,
-        username=spec.username,
-        password=spec.password,
-        start_date=first.isoformat(),
-        end_date=last.isoformat(),
-        flows=spec.flows,
-        bucket=spec.bucket,
-        max_concurrent_invoices=spec.max_concurrent_invoices,
-        fetch_overlap=spec.fetch_overlap,
-        state=spec.state,
-    )
 
 
 @dataclass(eq=False)

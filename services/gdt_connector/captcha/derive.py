@@ -5,7 +5,7 @@ relative to the slot the character was drawn in: the font's own outline, with sv
 +-0.1 px jitter averaged away. Regenerate the table with
 
     .venv/bin/python -m services.gdt_connector.captcha.derive ../shared/gdt-samples/captcha \\
-        > services/gdt_connector/captcha/glyphs.py
+        > gdtmesh/captcha_font/glyphs.py
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .geometry import ALPHABET, Command, format_path_data, signature, slot_centre
+from gdtmesh.captcha_font.geometry import (
+    ALPHABET,
+    Command,
+    format_path_data,
+    signature,
+    slot_centre,
+)
+
 from .solver import CaptchaError, Glyph, read_drawing
 
 Sample = tuple[str, str]  # (answer, svg)

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .geometry import Command, bounding_box
+from gdtmesh.captcha_font.geometry import Command, bounding_box
 
 GRID = 24
 CURVE_STEPS = 4

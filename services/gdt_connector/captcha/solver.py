@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .geometry import (
+from gdtmesh.captcha_font.geometry import (
     LENGTH,
     NUMBER,
     Command,
@@ -23,6 +23,7 @@ from .geometry import (
     parse_path_data,
     signature,
 )
+
 from .shape import Shape, shape_of
 from .svg import SvgError, read_paths
 
@@ -138,7 +139,7 @@ def solve_captcha(svg: str) -> str:
 @functools.cache
 def default_solver() -> CaptchaSolver:
     """The solver for the portal's font (built once: the table takes a few ms to load)."""
-    from .glyphs import OUTLINES
+    from gdtmesh.captcha_font.glyphs import OUTLINES
 
     return CaptchaSolver(OUTLINES)
 

@@ -66,7 +66,7 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gdtmesh.client import GatewayTarget
+    from programs.client import GatewayTarget
 
     try:
         companies = load_companies(args.companies)
@@ -178,7 +178,7 @@ class Tracked:
 async def import_all(
     companies: Sequence[Company], target: Any, args: argparse.Namespace, out: TextIO
 ) -> int:
-    from gdtmesh.client import GatewayClient, import_request
+    from programs.client import GatewayClient, import_request
 
     tracked = [Tracked(company) for company in companies]
     requests = [

@@ -1,6 +1,6 @@
 """The `gdtmesh` command: one entry point, one subcommand module per job.
 
-Each module in `gdtmesh.commands` exposes `HELP` (one line), `configure(parser)` and
+Each module in `programs.commands` exposes `HELP` (one line), `configure(parser)` and
 `run(args) -> int`; heavy imports stay inside `run` so `gdtmesh --help` is instant.
 """
 
@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-# Subcommand name -> module under gdtmesh.commands. Order is the order `--help` lists them.
+# Subcommand name -> module under programs.commands. Order is the order `--help` lists them.
 COMMANDS = {
     "up": "up",
     "serve": "serve",
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
-        qualified = f"gdtmesh.commands.{module_name}"
+        qualified = f"programs.commands.{module_name}"
         try:
             module = importlib.import_module(qualified)
         except ModuleNotFoundError as error:

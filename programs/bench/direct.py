@@ -23,10 +23,10 @@ import grpc
 from gdtmesh.flows import FLOWS
 from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
 from gdtmesh.invoice.v1 import invoice_pb2
-from gdtmesh.mesh.demo import months_between
 from gdtmesh.runtime.errors import retry_delay
 from gdtmesh.runtime.grpc_client import open_channel
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from gdtmesh.vncalendar import months_between
 
 BATCH = 50
 RETRYABLE = frozenset(

@@ -16,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gdtmesh.mesh.launcher import grpc_healthy
+    from programs.mesh.launcher import grpc_healthy
 
     healthy = grpc_healthy(args.address, args.timeout)
     print("SERVING" if healthy else "NOT SERVING")

@@ -149,7 +149,7 @@ SETTINGS = """## Settings
 Everything else is the mesh's defaults (`make run`'s). Budgets are set on both sides: the
 sandbox enforces them (its host burst below is its tolerance), the connector is configured
 with the same rates, an account burst one smaller, and sends the host's share smoothly (see
-`gdtmesh/bench/scenario.py`)."""
+`programs/bench/scenario.py`)."""
 
 
 def _headlines(doc: dict[str, Any]) -> list[tuple[str, object]]:
@@ -268,9 +268,9 @@ def _comparison(r: dict[str, Any]) -> str:
 - **mesh**: every company imported through the gateway (Temporal, worker, connector, storage).
 - **direct**: an asyncio crawler calling the same connector and storage services with the same
   plan and concurrency (10 invoices in flight per company, batches of 50) and the same budget,
-  without Temporal or the worker (`gdtmesh/bench/direct.py`), into another bucket.
+  without Temporal or the worker (`programs/bench/direct.py`), into another bucket.
 - **legacy**: a plain sequential loop over the portal's HTTP API with the real captcha solver
-  (`gdtmesh/bench/legacy.py`), polite to the same per-account budget. Being sequential, its time
+  (`programs/bench/legacy.py`), polite to the same per-account budget. Being sequential, its time
   for all companies is its measured time on {legacy["companies_crawled"]} of them scaled by the
   requests all companies need ({r["requests_needed"]}) over those they need
   ({legacy["requests_needed_by_sample"]}).

@@ -16,8 +16,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gdtmesh.bench.scenario import Workload
-from gdtmesh.mesh.demo import months_between
+from gdtmesh.vncalendar import months_between
+from programs.bench.scenario import Workload
 from sandbox.dataset import FLOWS, Dataset, DatasetSpec
 
 PAGE_SIZE = 50

@@ -48,9 +48,9 @@ def _interrupt(*_: object) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from gdtmesh.mesh.demo import run_demo
-    from gdtmesh.mesh.launcher import MeshPorts, start_mesh, wait_forever
-    from gdtmesh.mesh.servers import PortInUseError
+    from programs.mesh.demo import run_demo
+    from programs.mesh.launcher import MeshPorts, start_mesh, wait_forever
+    from programs.mesh.servers import PortInUseError
 
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="gdtmesh-"))
     ports = MeshPorts.free() if args.free_ports else MeshPorts()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gdtmesh.mesh.demo import months_between
+from gdtmesh.vncalendar import months_between, vietnam_date
 from services.gdt_connector.captcha import CaptchaError, solve_captcha
 
 LISTS = {
@@ -120,7 +120,7 @@ class LegacyCrawler:
         params = urllib.parse.urlencode(key)
         status, detail = self._send("GET", f"/{family}/invoices/detail?{params}")
         self._expect_ok(status, "detail")
-        day = dt.datetime.fromisoformat(row["tdlap"].replace("Z", "+00:00")) + dt.timedelta(hours=7)
+        day = vietnam_date(dt.datetime.fromisoformat(row["tdlap"].replace("Z", "+00:00")))
         folder = self._out / company / flow / f"{day.year:04d}" / f"{day.month:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{key['khmshdon']}-{key['khhdon']}-{key['shdon']}"

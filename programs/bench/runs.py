@@ -21,14 +21,14 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
-from gdtmesh.bench.scenario import Scenario
-from gdtmesh.client import GatewayClient
 from gdtmesh.gateway.v1 import gateway_pb2
-from gdtmesh.mesh.demo import sandbox_range
-from gdtmesh.mesh.launcher import Mesh, MeshPorts, start_mesh
-from gdtmesh.mesh.verify import get_json
 from gdtmesh.runtime.codec import parse_keys
 from gdtmesh.runtime.temporal import connect_temporal
+from programs.bench.scenario import Scenario
+from programs.client import GatewayClient
+from programs.mesh.demo import sandbox_range
+from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
+from programs.mesh.verify import get_json
 
 START_CONCURRENCY = 16  # StartTask calls in flight while starting many imports
 

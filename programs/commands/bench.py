@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     import time
     import traceback
 
-    from gdtmesh.bench import report
-    from gdtmesh.bench.machine import describe_machine
-    from gdtmesh.bench.suite import FULL, QUICK, Suite
+    from programs.bench import report
+    from programs.bench.machine import describe_machine
+    from programs.bench.suite import FULL, QUICK, Suite
 
     plan = QUICK if args.quick else FULL
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="gdtmesh-bench-"))

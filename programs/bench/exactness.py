@@ -1,6 +1,6 @@
 """The bucket against the sandbox's ground truth, for many companies at once.
 
-Two independent readings of the same folders: `gdtmesh.mesh.verify` (each detail object's key
+Two independent readings of the same folders: `programs.mesh.verify` (each detail object's key
 against the truth: missing, unexpected, duplicated, unreadable) and the storage service's
 Reconcile RPC (the same, plus objects inconsistent with their names, months or originals).
 """
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from gdtmesh.flows import FLOWS
 from gdtmesh.invoice.v1 import invoice_pb2
-from gdtmesh.mesh.demo import months_between
-from gdtmesh.mesh.verify import InvoiceKey, bucket_client, check_month
 from gdtmesh.runtime.grpc_client import open_channel
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from gdtmesh.vncalendar import months_between
+from programs.mesh.verify import InvoiceKey, bucket_client, check_month
 
 RECONCILE_TIMEOUT_S = 60.0
 CONCURRENCY = 8

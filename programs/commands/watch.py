@@ -13,14 +13,14 @@ import asyncio
 import sys
 from typing import TextIO
 
-from gdtmesh.commands.import_ import (
+from gdtmesh.gateway.v1 import gateway_pb2
+from programs.commands.import_ import (
     Counts,
     add_gateway_arguments,
     import_details,
     progress_line,
     status_word,
 )
-from gdtmesh.gateway.v1 import gateway_pb2
 
 HELP = "follow one task (live progress per flow) until it ends"
 
@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import grpc
 
-    from gdtmesh.client import GatewayTarget
+    from programs.client import GatewayTarget
 
     try:
         target = GatewayTarget.resolve(args.gateway, args.api_key, args.endpoints_file)
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def watch(target: object, task_id: str, out: TextIO) -> int:
-    from gdtmesh.client import GatewayClient
+    from programs.client import GatewayClient
 
     view = TaskView(out)
     task = gateway_pb2.Task()

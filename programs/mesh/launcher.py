@@ -30,11 +30,11 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gdtmesh.mesh import servers
-from gdtmesh.mesh.servers import HOST, ManagedProcess
+from gdtmesh.import_contract import TASK_QUEUE
 from gdtmesh.runtime.codec import new_key_spec
+from programs.mesh import servers
+from programs.mesh.servers import HOST, ManagedProcess
 
-TASK_QUEUE = "gdtmesh-imports"
 DEMO_TENANT = "demo"
 DEFAULT_BUCKET = "gdtmesh-invoices"
 
@@ -274,7 +274,7 @@ def _launch_replica(
 
 def _start_sandbox(port: int, args: Sequence[str], logs: Path) -> ManagedProcess:
     # A frozen clock: invoices that "arrive" during an import would make exact checks flaky.
-    argv = [sys.executable, "-m", "gdtmesh.cli", "sandbox", "--host", HOST, "--port", str(port)]
+    argv = [sys.executable, "-m", "programs.cli", "sandbox", "--host", HOST, "--port", str(port)]
     argv += ["--freeze-clock"]
 
     def ready() -> bool:

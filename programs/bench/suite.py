@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gdtmesh.bench.direct import DirectCrawler
-from gdtmesh.bench.gateway_load import GatewayLoad, RateResult
-from gdtmesh.bench.legacy import LegacyCrawler
-from gdtmesh.bench.runs import (
+from programs.bench.direct import DirectCrawler
+from programs.bench.gateway_load import GatewayLoad, RateResult
+from programs.bench.legacy import LegacyCrawler
+from programs.bench.runs import (
     Evidence,
     ImportRun,
     StatsSampler,
@@ -34,11 +34,11 @@ from gdtmesh.bench.runs import (
     running_mesh,
     sandbox_stats,
 )
-from gdtmesh.bench.scenario import Budget, Scenario, Workload
-from gdtmesh.bench.workload import Needed, needed_requests
-from gdtmesh.mesh.demo import sandbox_range
-from gdtmesh.mesh.launcher import Mesh
-from gdtmesh.mesh.verify import bucket_client
+from programs.bench.scenario import Budget, Scenario, Workload
+from programs.bench.workload import Needed, needed_requests
+from programs.mesh.demo import sandbox_range
+from programs.mesh.launcher import Mesh
+from programs.mesh.verify import bucket_client
 
 DIRECT_BUCKET = "gdtmesh-bench-direct"
 # What the mesh plans with (GatewayClient's default request: 10 invoices in flight, the

@@ -22,10 +22,10 @@ from typing import Any
 
 import grpc
 
-from gdtmesh.client import to_date
 from gdtmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from gdtmesh.runtime.grpc_client import open_channel
 from gdtmesh.taxcode import make_tax_code
+from programs.client import to_date
 
 SHEDDING_CODES = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE})
 CALL_TIMEOUT_S = 10.0

@@ -9,28 +9,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from gdtmesh.client import GatewayClient
 from gdtmesh.flows import FLOWS
 from gdtmesh.gateway.v1 import gateway_pb2
-from gdtmesh.mesh.verify import MonthCheck, bucket_client, check_month, get_json
-
-VIETNAM = dt.timezone(dt.timedelta(hours=7))
-
-
-def months_between(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
-    months = []
-    year, month = start.year, start.month
-    while (year, month) <= (end.year, end.month):
-        months.append((year, month))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
+from gdtmesh.vncalendar import months_between, vietnam_today
+from programs.client import GatewayClient
+from programs.mesh.verify import MonthCheck, bucket_client, check_month, get_json
 
 
 def sandbox_range(sandbox_url: str) -> tuple[dt.date, dt.date]:
     """The days the sandbox has invoices for: whole months up to today (Vietnam time)."""
     spec = get_json(f"{sandbox_url}/_sandbox/config")["dataset"]
     today = dt.date.fromisoformat(spec["today"]) if spec.get("today") else None
-    today = today or dt.datetime.now(VIETNAM).date()
+    today = today or vietnam_today()
     first = today.replace(day=1)
     for _ in range(int(spec["months"]) - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)

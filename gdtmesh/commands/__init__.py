@@ -1,1 +1,0 @@
-"""Subcommands of the `gdtmesh` CLI (see gdtmesh/cli.py)."""

@@ -1,0 +1,1 @@
+"""Subcommands of the `gdtmesh` CLI (see programs/cli.py)."""
