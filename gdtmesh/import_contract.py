@@ -29,7 +29,7 @@ PHASE_CANCELLED = "cancelled"  # stopped on request; the manifest accounts for w
 
 DEFAULT_MAX_CONCURRENT_INVOICES = 10
 # How many invoices of one batch the connector downloads at once: its
-# GDTMESH_CONNECTOR_FETCH_CONCURRENCY, whose default this is.
+# GDTMESH_GDT_CONNECTOR_FETCH_CONCURRENCY, whose default this is.
 DEFAULT_FETCH_OVERLAP = 4
 # Failed invoices named in the manifest (beyond, only the counters are exact), and the length of
 # a reason: a whole import failing still leaves small manifest inputs and continue-as-new state.

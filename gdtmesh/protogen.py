@@ -1,8 +1,9 @@
 """Regenerate the committed Python code for protos/ (`make protos`).
 
 Messages (`_pb2.py`), typing stubs (`.pyi`, mypy-protobuf) and gRPC stubs (`_pb2_grpc.py`) land
-under the `gdtmesh` import root, mirroring the proto packages (`gdtmesh.gdt.v1` ->
-`gdtmesh/gdt/v1/`). tests/test_protos.py regenerates into a temporary folder and fails on drift.
+under the `gdtmesh` import root, mirroring the proto packages (`gdtmesh.gdt_connector.v1` ->
+`gdtmesh/gdt_connector/v1/`). tests/test_protos.py regenerates into a temporary folder and fails
+on drift.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 VENDORED = ROOT / "third_party" / "googleapis"
 # Generated packages: one per proto package under protos/gdtmesh/.
-PACKAGES = ("invoice", "gdt", "storage", "gateway")
+PACKAGES = ("invoice", "gdt_connector", "storage", "gateway")
 
 
 def proto_files() -> list[Path]:

@@ -8,7 +8,7 @@ from gdtmesh.import_contract import TASK_QUEUE
 from gdtmesh.runtime.codec import parse_keys
 from gdtmesh.runtime.config import Secret, check_target
 
-_HOST_PORT_FIELDS = ("temporal_address", "connector_address", "storage_address")
+_HOST_PORT_FIELDS = ("temporal_address", "gdt_connector_address", "storage_address")
 MODES = ("base", "burst")
 VERSIONING_BEHAVIORS = ("auto_upgrade", "pinned")
 _POSITIVE_FIELDS = (
@@ -31,7 +31,9 @@ class WorkerLimits:
 @dataclass(frozen=True)
 class WorkerConfig:
     codec_keys: Secret  # GDTMESH_CODEC_KEYS: `id:base64key,...`, the first one encrypts
-    connector_address: str  # GDTMESH_CONNECTOR_ADDRESS: host:port of gdtmesh.gdt.v1
+    gdt_connector_address: (
+        str  # GDTMESH_GDT_CONNECTOR_ADDRESS: host:port of gdtmesh.gdt_connector.v1
+    )
     storage_address: str  # GDTMESH_STORAGE_ADDRESS: host:port of gdtmesh.storage.v1
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"

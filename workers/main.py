@@ -13,7 +13,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gdtmesh.gdt.v1.gdt_pb2_grpc import ConnectorServiceStub
+from gdtmesh.gdt_connector.v1.gdt_connector_pb2_grpc import GdtConnectorServiceStub
 from gdtmesh.runtime.codec import parse_keys
 from gdtmesh.runtime.config import load
 from gdtmesh.runtime.grpc_client import open_channel
@@ -55,11 +55,11 @@ async def serve(config: WorkerConfig) -> None:
     """Poll the task queue until SIGTERM or SIGINT, then finish running activities (grace)."""
     client = await connect(config)
     connector, storage = (
-        open_channel(config.connector_address),
+        open_channel(config.gdt_connector_address),
         open_channel(config.storage_address),
     )
     activities = ImportActivities(
-        ConnectorServiceStub(connector),  # type: ignore[arg-type]
+        GdtConnectorServiceStub(connector),  # type: ignore[arg-type]
         StorageServiceStub(storage),  # type: ignore[arg-type]
     )
     stop = asyncio.Event()

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import grpc
 
 from gdtmesh.flows import FLOWS
-from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import retry_delay
 from gdtmesh.runtime.grpc_client import open_channel
@@ -59,9 +59,9 @@ class DirectCrawler:
     def __init__(
         self, endpoints: dict[str, str], bucket: str, max_concurrent: int, overlap: int
     ) -> None:
-        self._connector_channel = open_channel(endpoints["connector"])
+        self._connector_channel = open_channel(endpoints["gdt_connector"])
         self._storage_channel = open_channel(endpoints["storage"])
-        self._connector = gdt_pb2_grpc.ConnectorServiceStub(self._connector_channel)
+        self._connector = gdt_connector_pb2_grpc.GdtConnectorServiceStub(self._connector_channel)
         self._storage = storage_pb2_grpc.StorageServiceStub(self._storage_channel)
         self._bucket = bucket
         self._lanes = max(1, max_concurrent // min(overlap, max_concurrent))
@@ -85,7 +85,7 @@ class DirectCrawler:
     async def _crawl(
         self, run: DirectRun, company: str, password: str, start: dt.date, end: dt.date
     ) -> None:
-        request = gdt_pb2.OpenSessionRequest(username=company, password=password)
+        request = gdt_connector_pb2.OpenSessionRequest(username=company, password=password)
         opened = await _retrying(lambda: self._connector.OpenSession(request, timeout=120))
         session = opened.session_id
         months = months_between(start, end)
@@ -109,7 +109,7 @@ class DirectCrawler:
     async def _list(
         self, session: str, flow: int, year: int, month: int
     ) -> list[invoice_pb2.InvoiceSummary]:
-        request = gdt_pb2.ListInvoicesRequest(
+        request = gdt_connector_pb2.ListInvoicesRequest(
             session_id=session,
             flow=flow,  # type: ignore[arg-type]
             month=invoice_pb2.YearMonth(year=year, month=month),
@@ -131,7 +131,7 @@ class DirectCrawler:
         pending = list(batch)
         failures = 0
         while pending:
-            request = gdt_pb2.FetchInvoicesRequest(
+            request = gdt_connector_pb2.FetchInvoicesRequest(
                 session_id=session,
                 flow=flow,  # type: ignore[arg-type]
                 invoices=pending,
@@ -147,7 +147,11 @@ class DirectCrawler:
                 await asyncio.sleep(_delay_s(error))
 
     async def _store(
-        self, run: DirectRun, company: str, flow: int, response: gdt_pb2.FetchInvoicesResponse
+        self,
+        run: DirectRun,
+        company: str,
+        flow: int,
+        response: gdt_connector_pb2.FetchInvoicesResponse,
     ) -> None:
         if response.HasField("error"):
             run.failed += 1

@@ -1,7 +1,7 @@
 """Run one gdtmesh process in the foreground, configured by GDTMESH_* environment variables.
 
   gateway    the public TaskService API (GDTMESH_GATEWAY_LISTEN, GDTMESH_TEMPORAL_ADDRESS, ...)
-  connector  the GDT portal connector (GDTMESH_CONNECTOR_LISTEN, GDTMESH_PORTAL_BASE_URL, ...)
+  connector  the GDT portal connector (GDTMESH_GDT_CONNECTOR_LISTEN, GDTMESH_PORTAL_BASE_URL, ...)
   storage    the bucket owner (GDTMESH_STORAGE_LISTEN, GDTMESH_STORAGE_BACKEND, ...)
   worker     the Temporal worker running the import workflows (GDTMESH_TEMPORAL_ADDRESS, ...)
 
@@ -18,7 +18,7 @@ HELP = "run one service (gateway, connector, storage, worker) from GDTMESH_* var
 # Process name -> module with a `main() -> int`.
 PROCESSES = {
     "gateway": "services.gateway.server",
-    "connector": "services.gdt_connector.server",
+    "gdt_connector": "services.gdt_connector.server",
     "storage": "services.storage.server",
     "worker": "workers.main",
 }

@@ -5,7 +5,7 @@ gateway, worker. Each is waited for until healthy (gRPC health for our services,
 queue's pollers for the worker), and everything is stopped in reverse order.
 
 Connector replicas (`connector_replicas=N`, for the benchmarks): the worker dials one
-GDTMESH_CONNECTOR_ADDRESS, so replica i gets a worker of its own (`connector-i`, `worker-i`);
+GDTMESH_GDT_CONNECTOR_ADDRESS, so replica i gets a worker of its own (`connector-i`, `worker-i`);
 Temporal spreads the activities over the workers and therefore over the replicas, which share
 sessions and budgets through Redis. This is how the compose mesh scales too (more workers and
 connectors), and it needs no client-side load balancing in the worker.
@@ -44,7 +44,7 @@ class MeshPorts:
     """Where each process listens. The defaults are what the README's examples use."""
 
     gateway: int = 50051
-    connector: int = 50061
+    gdt_connector: int = 50061
     storage: int = 50062
     sandbox: int = 8480
     temporal: int = 7233
@@ -55,7 +55,7 @@ class MeshPorts:
     # Prometheus endpoints (GDTMESH_METRICS_LISTEN) of our processes; connector and worker
     # replicas serve none.
     gateway_metrics: int = 9464
-    connector_metrics: int = 9465
+    gdt_connector_metrics: int = 9465
     storage_metrics: int = 9466
     worker_metrics: int = 9467
 
@@ -92,7 +92,7 @@ class Mesh:
             "temporal": f"{HOST}:{p.temporal}",
             "temporal_ui": f"http://{HOST}:{p.temporal_ui}",
             "sandbox": f"http://{HOST}:{p.sandbox}",
-            "connector": f"{HOST}:{p.connector}",
+            "gdt_connector": f"{HOST}:{p.gdt_connector}",
             "storage": f"{HOST}:{p.storage}",
             "redis": f"redis://{HOST}:{p.redis}/0",
             "gcs": f"http://{HOST}:{p.gcs}",
@@ -148,9 +148,9 @@ class Mesh:
             "GDTMESH_CODEC_LISTEN": f"{HOST}:{p.codec}",
             "GDTMESH_CODEC_TOKENS": self.codec_token,
             "GDTMESH_CODEC_CORS_ORIGINS": f"http://{HOST}:{p.temporal_ui},http://localhost:{p.temporal_ui}",
-            "GDTMESH_CONNECTOR_LISTEN": f"{HOST}:{p.connector}",
-            "GDTMESH_CONNECTOR_ADDRESS": f"{HOST}:{p.connector}",
-            "GDTMESH_CONNECTOR_SECRET_KEY": self.connector_key,
+            "GDTMESH_GDT_CONNECTOR_LISTEN": f"{HOST}:{p.gdt_connector}",
+            "GDTMESH_GDT_CONNECTOR_ADDRESS": f"{HOST}:{p.gdt_connector}",
+            "GDTMESH_GDT_CONNECTOR_SECRET_KEY": self.connector_key,
             "GDTMESH_STORAGE_LISTEN": f"{HOST}:{p.storage}",
             "GDTMESH_STORAGE_ADDRESS": f"{HOST}:{p.storage}",
             "GDTMESH_PORTAL_BASE_URL": f"http://{HOST}:{p.sandbox}",
@@ -171,7 +171,7 @@ class Mesh:
         p = self.ports
         return {
             "gateway": p.gateway_metrics,
-            "connector": p.connector_metrics,
+            "gdt_connector": p.gdt_connector_metrics,
             "storage": p.storage_metrics,
             "worker": p.worker_metrics,
         }
@@ -234,7 +234,7 @@ def start_mesh(
         launch("sandbox", lambda: _start_sandbox(ports.sandbox, sandbox_args, logs))
         for name, module, port in (
             ("storage", "services.storage", ports.storage),
-            ("connector", "services.gdt_connector", ports.connector),
+            ("gdt_connector", "services.gdt_connector", ports.gdt_connector),
             ("gateway", "services.gateway", ports.gateway),
         ):
             own_env = {**env, **mesh.process_env(name)}
@@ -261,9 +261,9 @@ def _launch_replica(
     """One more connector on a free port, and a worker of its own that calls it."""
     port = servers.free_port()
     address = f"{HOST}:{port}"
-    connector_env = {**env, "GDTMESH_CONNECTOR_LISTEN": address}
-    worker_env = {**env, "GDTMESH_CONNECTOR_ADDRESS": address}
-    connector = f"connector-{replica}"
+    connector_env = {**env, "GDTMESH_GDT_CONNECTOR_LISTEN": address}
+    worker_env = {**env, "GDTMESH_GDT_CONNECTOR_ADDRESS": address}
+    connector = f"gdt_connector-{replica}"
     module = "services.gdt_connector"
     launch(
         connector, functools.partial(_start_service, connector, module, port, connector_env, logs)

@@ -23,7 +23,7 @@ class GatewayConfig:
     default_bucket: str = ""  # empty: the storage service's own default bucket
     # The connector's per-batch download overlap (the same variable the connector reads): imports
     # plan their batches with it to keep `max_concurrent_invoices` a true bound.
-    connector_fetch_concurrency: int = 4
+    gdt_connector_fetch_concurrency: int = 4
     # Load shedding: RPCs in progress past these get RESOURCE_EXHAUSTED at once.
     gateway_max_concurrent_rpcs: int = 200
     gateway_max_streams: int = 1000  # WatchTask streams in progress
@@ -44,7 +44,7 @@ class GatewayConfig:
         if self.default_bucket and (problem := check_bucket_name(self.default_bucket)):
             raise ValueError(f"GDTMESH_DEFAULT_BUCKET: {problem}")
         for name in (
-            "connector_fetch_concurrency",
+            "gdt_connector_fetch_concurrency",
             "gateway_max_concurrent_rpcs",
             "gateway_max_streams",
         ):

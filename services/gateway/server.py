@@ -32,8 +32,8 @@ log = structlog.get_logger(__name__)
 def task_kinds(config: GatewayConfig) -> list[TaskKind]:
     """Every kind of task the gateway offers (one per `StartTaskRequest.task` member)."""
     return [
-        InvoiceImportKind(config.default_bucket, config.connector_fetch_concurrency),
-        RecentMonthsResyncKind(config.default_bucket, config.connector_fetch_concurrency),
+        InvoiceImportKind(config.default_bucket, config.gdt_connector_fetch_concurrency),
+        RecentMonthsResyncKind(config.default_bucket, config.gdt_connector_fetch_concurrency),
     ]
 
 

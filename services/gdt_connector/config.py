@@ -1,7 +1,7 @@
 """Settings of the gdt_connector service, from `GDTMESH_*` environment variables.
 
 The portal variables (`GDTMESH_PORTAL_*`) describe the portal and how politely to use it; the
-`GDTMESH_CONNECTOR_*` ones describe this service. Every value is checked at start-up.
+`GDTMESH_GDT_CONNECTOR_*` ones describe this service. Every value is checked at start-up.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ AES_KEY_SIZES = (16, 24, 32)
 
 @dataclass(frozen=True)
 class ConnectorConfig:
-    connector_listen: str = "127.0.0.1:50061"
+    gdt_connector_listen: str = "127.0.0.1:50061"
     # Portal base without the path prefix, e.g. https://hoadondientu.gdt.gov.vn or the sandbox.
     portal_base_url: str = "https://hoadondientu.gdt.gov.vn"
     # "/api" for the current base, "" for the legacy one (":30000/<path>").
@@ -26,7 +26,7 @@ class ConnectorConfig:
     redis_url: str = "redis://127.0.0.1:6379/0"
     # AES-GCM key (base64 of 16, 24 or 32 bytes) sealing passwords and tokens in Redis. Every
     # replica needs the same key; unset means an ephemeral key for this process only.
-    connector_secret_key: Secret = Secret("")
+    gdt_connector_secret_key: Secret = Secret("")
 
     # Timeouts (seconds): every portal request has one; lists of cash-register invoices are slow.
     portal_connect_timeout_s: float = 5.0
@@ -57,7 +57,7 @@ class ConnectorConfig:
     connector_token_renew_margin_s: float = 300.0
     # FetchInvoices: largest batch, downloads in flight per call.
     connector_fetch_max_batch: int = 200
-    connector_fetch_concurrency: int = 4
+    gdt_connector_fetch_concurrency: int = 4
     # Export ZIP safety: largest uncompressed total and compression ratio accepted.
     connector_zip_max_bytes: int = 20 * 1024 * 1024
     connector_zip_max_ratio: float = 200.0
@@ -65,13 +65,13 @@ class ConnectorConfig:
     connector_shutdown_grace_s: float = 10.0
 
     def __post_init__(self) -> None:
-        check_listen_address("GDTMESH_CONNECTOR_LISTEN", self.connector_listen)
+        check_listen_address("GDTMESH_GDT_CONNECTOR_LISTEN", self.gdt_connector_listen)
         _check_base_url(self.portal_base_url)
         _check_prefix(self.portal_path_prefix)
         if urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
             raise ValueError(f"GDTMESH_REDIS_URL must be a redis:// URL, got {self.redis_url!r}")
-        if self.connector_secret_key:
-            decode_secret_key(self.connector_secret_key)
+        if self.gdt_connector_secret_key:
+            decode_secret_key(self.gdt_connector_secret_key)
         for name in (
             "portal_connect_timeout_s",
             "portal_request_timeout_s",
@@ -88,7 +88,7 @@ class ConnectorConfig:
             "portal_captcha_attempts",
             "portal_account_burst",
             "connector_fetch_max_batch",
-            "connector_fetch_concurrency",
+            "gdt_connector_fetch_concurrency",
             "connector_zip_max_bytes",
         ):
             _check_positive(name, getattr(self, name))
@@ -114,10 +114,10 @@ def decode_secret_key(value: Secret) -> bytes:
     try:
         key = base64.b64decode(value.reveal(), validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("GDTMESH_CONNECTOR_SECRET_KEY must be base64") from None
+        raise ValueError("GDTMESH_GDT_CONNECTOR_SECRET_KEY must be base64") from None
     if len(key) not in AES_KEY_SIZES:
         raise ValueError(
-            f"GDTMESH_CONNECTOR_SECRET_KEY must decode to 16, 24 or 32 bytes, got {len(key)}"
+            f"GDTMESH_GDT_CONNECTOR_SECRET_KEY must decode to 16, 24 or 32 bytes, got {len(key)}"
         )
     return key
 

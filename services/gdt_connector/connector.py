@@ -37,7 +37,7 @@ class Connector:
     ) -> AsyncIterator[FetchedInvoice | FailedInvoice]:
         fetcher = InvoiceFetcher(await self._portal(session_id), flow.family, self._limits)
         async for result in in_order(
-            wanted, fetcher.fetch, self._config.connector_fetch_concurrency
+            wanted, fetcher.fetch, self._config.gdt_connector_fetch_concurrency
         ):
             yield result
 

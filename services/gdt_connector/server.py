@@ -8,7 +8,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.runtime.config import load
 from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grpc_service
 from gdtmesh.runtime.process import run_process
@@ -19,19 +19,19 @@ from services.gdt_connector.login import PortalLogin, Solver
 from services.gdt_connector.pacing import Pacer
 from services.gdt_connector.portal import PortalClient
 from services.gdt_connector.sealing import Sealer
-from services.gdt_connector.servicer import ConnectorServicer
+from services.gdt_connector.servicer import GdtConnectorServicer
 from services.gdt_connector.sessions import SessionStore
 
 log = structlog.get_logger(__name__)
-SERVICE_NAME = gdt_pb2.DESCRIPTOR.services_by_name["ConnectorService"].full_name
+SERVICE_NAME = gdt_connector_pb2.DESCRIPTOR.services_by_name["GdtConnectorService"].full_name
 REDIS_TIMEOUT_S = 5.0
 
 
 def sealer_for(config: ConnectorConfig) -> Sealer:
-    if config.connector_secret_key:
-        return Sealer(decode_secret_key(config.connector_secret_key))
+    if config.gdt_connector_secret_key:
+        return Sealer(decode_secret_key(config.gdt_connector_secret_key))
     log.warning(
-        "GDTMESH_CONNECTOR_SECRET_KEY is not set: using an ephemeral key, so sessions do not "
+        "GDTMESH_GDT_CONNECTOR_SECRET_KEY is not set: using an ephemeral key, so sessions do not "
         "survive a restart and other replicas cannot use them"
     )
     return Sealer.ephemeral()
@@ -51,7 +51,7 @@ def pacer_for(config: ConnectorConfig, redis: Redis) -> Pacer:
 
 
 async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> GrpcService:
-    """Start the service on `config.connector_listen`; `solver` reads captchas."""
+    """Start the service on `config.gdt_connector_listen`; `solver` reads captchas."""
     redis = Redis.from_url(
         config.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )
@@ -69,10 +69,12 @@ async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> G
         session_ttl_s=config.connector_session_ttl_s,
         renew_margin_s=config.connector_token_renew_margin_s,
     )
-    servicer = ConnectorServicer(Connector(config, client, store), config.connector_fetch_max_batch)
+    servicer = GdtConnectorServicer(
+        Connector(config, client, store), config.connector_fetch_max_batch
+    )
 
     def register(server: grpc.aio.Server) -> list[str]:
-        gdt_pb2_grpc.add_ConnectorServiceServicer_to_server(servicer, server)
+        gdt_connector_pb2_grpc.add_ConnectorServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     async def close() -> None:
@@ -80,7 +82,7 @@ async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> G
         await redis.aclose()
 
     try:
-        service = await start_grpc_service(config.connector_listen, register)
+        service = await start_grpc_service(config.gdt_connector_listen, register)
     except BaseException:
         await close()
         raise

@@ -1,5 +1,5 @@
-"""gdtmesh.gdt.v1.ConnectorService: validates requests, translates proto <-> domain and maps
-infrastructure failures (Redis) to gRPC codes. The logic lives in `Connector`."""
+"""gdtmesh.gdt_connector.v1.GdtConnectorService: validates requests, translates proto <-> domain
+and maps infrastructure failures (Redis) to gRPC codes. The logic lives in `Connector`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import structlog
 from google.type import date_pb2
 
 from gdtmesh.flows import FlowInfo, flow_info
-from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import ServiceError, bad_request, error_info, status_from_error
 from services.gdt_connector.connector import Connector
@@ -33,20 +33,20 @@ MAX_PASSWORD_CHARS = 256
 MAX_SERIES_CHARS = 16
 YEARS = range(2000, 2101)
 _STATUSES = {
-    OriginalStatus.PRESENT: gdt_pb2.ORIGINAL_STATUS_PRESENT,
-    OriginalStatus.NONE: gdt_pb2.ORIGINAL_STATUS_NONE,
-    OriginalStatus.MISMATCH: gdt_pb2.ORIGINAL_STATUS_MISMATCH,
+    OriginalStatus.PRESENT: gdt_connector_pb2.ORIGINAL_STATUS_PRESENT,
+    OriginalStatus.NONE: gdt_connector_pb2.ORIGINAL_STATUS_NONE,
+    OriginalStatus.MISMATCH: gdt_connector_pb2.ORIGINAL_STATUS_MISMATCH,
 }
 
 
-class ConnectorServicer(gdt_pb2_grpc.ConnectorServiceServicer):
+class GdtConnectorServicer(gdt_connector_pb2_grpc.GdtConnectorServiceServicer):
     def __init__(self, connector: Connector, max_batch: int) -> None:
         self._connector = connector
         self._max_batch = max_batch
 
     async def OpenSession(
-        self, request: gdt_pb2.OpenSessionRequest, context: grpc.aio.ServicerContext
-    ) -> gdt_pb2.OpenSessionResponse:
+        self, request: gdt_connector_pb2.OpenSessionRequest, context: grpc.aio.ServicerContext
+    ) -> gdt_connector_pb2.OpenSessionResponse:
         problems = {}
         if not TAX_CODE.fullmatch(request.username):
             problems["username"] = "must be a tax code: 10 digits, 10 digits-3 digits, or 12 digits"
@@ -58,13 +58,13 @@ class ConnectorServicer(gdt_pb2_grpc.ConnectorServiceServicer):
             session_id, expires = await self._connector.open_session(
                 request.username, request.password
             )
-        response = gdt_pb2.OpenSessionResponse(session_id=session_id)
+        response = gdt_connector_pb2.OpenSessionResponse(session_id=session_id)
         response.expire_time.FromDatetime(expires)
         return response
 
     async def ListInvoices(
-        self, request: gdt_pb2.ListInvoicesRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[gdt_pb2.ListInvoicesResponse]:
+        self, request: gdt_connector_pb2.ListInvoicesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gdt_connector_pb2.ListInvoicesResponse]:
         problems = _session_problems(request.session_id)
         flow = _flow(request.flow, problems)
         if not request.HasField("month") or request.month.year not in YEARS:
@@ -78,14 +78,14 @@ class ConnectorServicer(gdt_pb2_grpc.ConnectorServiceServicer):
         )
         with _store_errors():
             async for page in pages:
-                yield gdt_pb2.ListInvoicesResponse(
+                yield gdt_connector_pb2.ListInvoicesResponse(
                     invoices=[_summary_proto(summary) for summary in page.invoices],
                     portal_total=page.portal_total,
                 )
 
     async def FetchInvoices(
-        self, request: gdt_pb2.FetchInvoicesRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[gdt_pb2.FetchInvoicesResponse]:
+        self, request: gdt_connector_pb2.FetchInvoicesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gdt_connector_pb2.FetchInvoicesResponse]:
         problems = _session_problems(request.session_id)
         flow = _flow(request.flow, problems)
         wanted = self._wanted(request.invoices, problems)
@@ -149,10 +149,12 @@ def _summary_proto(summary: InvoiceSummary) -> invoice_pb2.InvoiceSummary:
 
 def _fetch_response(
     invoice: invoice_pb2.InvoiceSummary, result: FetchedInvoice | FailedInvoice
-) -> gdt_pb2.FetchInvoicesResponse:
+) -> gdt_connector_pb2.FetchInvoicesResponse:
     if isinstance(result, FailedInvoice):
-        return gdt_pb2.FetchInvoicesResponse(invoice=invoice, error=status_from_error(result.error))
-    return gdt_pb2.FetchInvoicesResponse(
+        return gdt_connector_pb2.FetchInvoicesResponse(
+            invoice=invoice, error=status_from_error(result.error)
+        )
+    return gdt_connector_pb2.FetchInvoicesResponse(
         invoice=invoice,
         detail_json=result.detail_json,
         original_xml=result.original_xml,

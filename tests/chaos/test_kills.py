@@ -42,7 +42,7 @@ SCENARIO = Scenario(
     backoff_s=2.0,
 )
 # Each waits for progress after its restart; then the worker and Redis die back to back.
-VICTIMS = ("connector", "storage", "temporal")
+VICTIMS = ("gdt_connector", "storage", "temporal")
 LAST_VICTIMS = ("worker", "redis")
 
 

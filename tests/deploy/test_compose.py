@@ -27,15 +27,16 @@ from workers.config import WorkerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "deploy" / "compose" / "compose.yaml"
+# By compose service name: a host name, so `gdt-connector` where Python says `gdt_connector`.
 CONFIGS: dict[str, type] = {
     "gateway": GatewayConfig,
-    "connector": ConnectorConfig,
+    "gdt-connector": ConnectorConfig,
     "storage": StorageConfig,
     "worker": WorkerConfig,
 }
 SECRETS = {
     "GDTMESH_CODEC_KEYS": new_key_spec(),
-    "GDTMESH_CONNECTOR_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
+    "GDTMESH_GDT_CONNECTOR_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
     "GDTMESH_API_KEYS": "demo:compose-test-key",
     "GDTMESH_CODEC_TOKEN": "compose-test-codec-token",
 }
@@ -99,7 +100,7 @@ def _listen_port(compose: dict[str, Any], service: str) -> int:
     [listen] = [
         v
         for k, v in gdtmesh_vars(compose[service]).items()
-        if k == f"GDTMESH_{service.upper()}_LISTEN"
+        if k == f"GDTMESH_{service.replace('-', '_').upper()}_LISTEN"
     ]
     return int(listen.rpartition(":")[2])
 
@@ -124,7 +125,7 @@ def test_addresses_line_up(compose: dict[str, Any]) -> None:
     assert emulator.hostname == "fake-gcs"
     assert emulator.port == _flag(compose["fake-gcs"]["command"], "-port")
 
-    portal = urlsplit(gdtmesh_vars(compose["connector"])["GDTMESH_PORTAL_BASE_URL"])
+    portal = urlsplit(gdtmesh_vars(compose["gdt-connector"])["GDTMESH_PORTAL_BASE_URL"])
     assert portal.hostname == "sandbox"
     assert portal.port == _flag(compose["sandbox"]["command"], "--port")
 

@@ -1,7 +1,7 @@
 """Activity doubles for the import workflows behind the gateway, under the real activity names:
 every month lists `per_month` invoices, downloads store them all (after `gate`, when set,
 heartbeating while they wait so a cancellation reaches them), and the first download can be
-rate limited (`rate_limit_for`: the delay the "connector" asks for)."""
+rate limited (`rate_limit_for`: the delay the "gdt_connector" asks for)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ def test_defaults_need_only_the_keys() -> None:
     )
     assert (config.gateway_listen, config.temporal_address) == ("127.0.0.1:50051", "127.0.0.1:7233")
     assert (config.temporal_namespace, config.task_queue) == ("default", "gdtmesh-imports")
-    assert config.default_bucket == "" and config.connector_fetch_concurrency == 4
+    assert config.default_bucket == "" and config.gdt_connector_fetch_concurrency == 4
     assert (config.gateway_max_concurrent_rpcs, config.gateway_max_streams) == (200, 1000)
     assert KEY_A not in repr(config)
 
@@ -34,7 +34,7 @@ def test_defaults_need_only_the_keys() -> None:
         ("GDTMESH_GATEWAY_LISTEN", "50051", "host:port"),
         ("GDTMESH_TEMPORAL_ADDRESS", "temporal", "host:port"),
         ("GDTMESH_DEFAULT_BUCKET", "No Such Bucket", "not a bucket name"),
-        ("GDTMESH_CONNECTOR_FETCH_CONCURRENCY", "0", "at least 1"),
+        ("GDTMESH_GDT_CONNECTOR_FETCH_CONCURRENCY", "0", "at least 1"),
         ("GDTMESH_GATEWAY_MAX_CONCURRENT_RPCS", "0", "at least 1"),
         ("GDTMESH_GATEWAY_MAX_STREAMS", "-1", "at least 1"),
         ("GDTMESH_GATEWAY_WATCH_INTERVAL_SECONDS", "0", "0.05-60"),

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from gdtmesh.gdt.v1 import gdt_pb2_grpc
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2_grpc
 from gdtmesh.runtime.config import Secret
 from gdtmesh.runtime.grpc_client import open_channel
 from programs.mesh.servers import ManagedProcess
@@ -86,15 +86,17 @@ async def start_connector(
         portal_url: str, *, solver: Callable[[str], str] = solve_captcha, **overrides: Any
     ) -> Connector:
         config = ConnectorConfig(
-            connector_listen="127.0.0.1:0",
+            gdt_connector_listen="127.0.0.1:0",
             portal_base_url=portal_url,
             redis_url=f"redis://{redis_server.address}/0",
-            connector_secret_key=Secret(SECRET_KEY),
+            gdt_connector_secret_key=Secret(SECRET_KEY),
             **{**FAST, **overrides},
         )
         service = await server.start(config, solver=solver)
         channel = open_channel(f"127.0.0.1:{service.port}")
-        connector = Connector(service, channel, gdt_pb2_grpc.ConnectorServiceStub(channel), config)
+        connector = Connector(
+            service, channel, gdt_connector_pb2_grpc.GdtConnectorServiceStub(channel), config
+        )
         running.append(connector)
         return connector
 

@@ -12,7 +12,7 @@ import aiohttp
 import grpc
 from aiohttp import web
 
-from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.grpc_server import GrpcService
 from sandbox.app import RunningSandbox
@@ -43,11 +43,11 @@ class Connector:
 
     service: GrpcService
     channel: grpc.aio.Channel
-    stub: gdt_pb2_grpc.ConnectorServiceStub
+    stub: gdt_connector_pb2_grpc.GdtConnectorServiceStub
     config: ConnectorConfig
 
     async def open(self, company: Company, password: str | None = None) -> str:
-        request = gdt_pb2.OpenSessionRequest(
+        request = gdt_connector_pb2.OpenSessionRequest(
             username=company.mst, password=company.password if password is None else password
         )
         response = await self.stub.OpenSession(request, timeout=TIMEOUT)
@@ -55,8 +55,8 @@ class Connector:
 
     async def list_pages(
         self, session_id: str, flow: invoice_pb2.Flow.ValueType, year: int, month: int
-    ) -> list[gdt_pb2.ListInvoicesResponse]:
-        request = gdt_pb2.ListInvoicesRequest(
+    ) -> list[gdt_connector_pb2.ListInvoicesResponse]:
+        request = gdt_connector_pb2.ListInvoicesRequest(
             session_id=session_id, flow=flow, month=invoice_pb2.YearMonth(year=year, month=month)
         )
         return [page async for page in self.stub.ListInvoices(request, timeout=TIMEOUT)]
@@ -72,8 +72,10 @@ class Connector:
         session_id: str,
         flow: invoice_pb2.Flow.ValueType,
         invoices: list[invoice_pb2.InvoiceSummary],
-    ) -> list[gdt_pb2.FetchInvoicesResponse]:
-        request = gdt_pb2.FetchInvoicesRequest(session_id=session_id, flow=flow, invoices=invoices)
+    ) -> list[gdt_connector_pb2.FetchInvoicesResponse]:
+        request = gdt_connector_pb2.FetchInvoicesRequest(
+            session_id=session_id, flow=flow, invoices=invoices
+        )
         return [item async for item in self.stub.FetchInvoices(request, timeout=TIMEOUT)]
 
 

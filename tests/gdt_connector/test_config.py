@@ -15,7 +15,7 @@ KEY = base64.b64encode(b"k" * 32).decode()
 
 def test_defaults_are_the_real_portal_and_polite() -> None:
     config = load(ConnectorConfig, environ={})
-    assert config.connector_listen == "127.0.0.1:50061"
+    assert config.gdt_connector_listen == "127.0.0.1:50061"
     assert config.portal_root == "https://hoadondientu.gdt.gov.vn/api"
     assert config.portal_account_rate == 1.0
     assert config.portal_backoff_initial_s == 15.0
@@ -25,11 +25,11 @@ def test_environment_names() -> None:
     config = load(
         ConnectorConfig,
         environ={
-            "GDTMESH_CONNECTOR_LISTEN": "0.0.0.0:7000",
+            "GDTMESH_GDT_CONNECTOR_LISTEN": "0.0.0.0:7000",
             "GDTMESH_PORTAL_BASE_URL": "http://127.0.0.1:8480/",
             "GDTMESH_PORTAL_PATH_PREFIX": "",
             "GDTMESH_REDIS_URL": "redis://cache:6379/2",
-            "GDTMESH_CONNECTOR_SECRET_KEY": KEY,
+            "GDTMESH_GDT_CONNECTOR_SECRET_KEY": KEY,
             "GDTMESH_PORTAL_ACCOUNT_RATE": "0.5",
             "GDTMESH_PORTAL_GLOBAL_RATE": "10",
             "GDTMESH_PORTAL_ACCOUNT_BURST": "2",
@@ -38,7 +38,7 @@ def test_environment_names() -> None:
     assert config.portal_root == "http://127.0.0.1:8480"
     assert config.portal_host == "127.0.0.1:8480"
     assert config.redis_url == "redis://cache:6379/2"
-    assert decode_secret_key(config.connector_secret_key) == b"k" * 32
+    assert decode_secret_key(config.gdt_connector_secret_key) == b"k" * 32
     assert KEY not in repr(config)
     assert (config.portal_account_rate, config.portal_global_rate) == (0.5, 10.0)
 
@@ -46,19 +46,19 @@ def test_environment_names() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "complaint"),
     [
-        ("GDTMESH_CONNECTOR_LISTEN", "nowhere", "GDTMESH_CONNECTOR_LISTEN"),
+        ("GDTMESH_GDT_CONNECTOR_LISTEN", "nowhere", "GDTMESH_GDT_CONNECTOR_LISTEN"),
         ("GDTMESH_PORTAL_BASE_URL", "ftp://portal", "GDTMESH_PORTAL_BASE_URL"),
         ("GDTMESH_PORTAL_BASE_URL", "https://portal/api", "GDTMESH_PORTAL_PATH_PREFIX"),
         ("GDTMESH_PORTAL_PATH_PREFIX", "api", "GDTMESH_PORTAL_PATH_PREFIX"),
         ("GDTMESH_PORTAL_PATH_PREFIX", "/api/", "GDTMESH_PORTAL_PATH_PREFIX"),
         ("GDTMESH_REDIS_URL", "http://cache", "GDTMESH_REDIS_URL"),
-        ("GDTMESH_CONNECTOR_SECRET_KEY", "not base64!", "base64"),
-        ("GDTMESH_CONNECTOR_SECRET_KEY", base64.b64encode(b"short").decode(), "16, 24 or 32"),
+        ("GDTMESH_GDT_CONNECTOR_SECRET_KEY", "not base64!", "base64"),
+        ("GDTMESH_GDT_CONNECTOR_SECRET_KEY", base64.b64encode(b"short").decode(), "16, 24 or 32"),
         ("GDTMESH_PORTAL_ACCOUNT_RATE", "0", "GDTMESH_PORTAL_ACCOUNT_RATE"),
         ("GDTMESH_PORTAL_ACCOUNT_RATE", "fast", "GDTMESH_PORTAL_ACCOUNT_RATE"),
         ("GDTMESH_PORTAL_MAX_WAIT_S", "-1", "GDTMESH_PORTAL_MAX_WAIT_S"),
         ("GDTMESH_PORTAL_BACKOFF_MAX_S", "1", "GDTMESH_PORTAL_BACKOFF_MAX_S"),
-        ("GDTMESH_CONNECTOR_FETCH_CONCURRENCY", "0", "GDTMESH_CONNECTOR_FETCH_CONCURRENCY"),
+        ("GDTMESH_GDT_CONNECTOR_FETCH_CONCURRENCY", "0", "GDTMESH_GDT_CONNECTOR_FETCH_CONCURRENCY"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, complaint: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 from google.rpc import error_details_pb2
 
 from gdtmesh.flows import FLOWS, flow_by_code
-from gdtmesh.gdt.v1 import gdt_pb2
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import error_details
 from sandbox.app import RunningSandbox
@@ -129,13 +129,13 @@ async def test_fetch_details_and_originals(
         served = json.dumps(dataset.detail(ref), ensure_ascii=False, separators=(",", ":"))
         assert result.detail_json == served.encode(), "the detail must be kept byte for byte"
         if result.invoice.has_original:
-            assert result.original_status == gdt_pb2.ORIGINAL_STATUS_PRESENT
+            assert result.original_status == gdt_connector_pb2.ORIGINAL_STATUS_PRESENT
             archive = zipfile.ZipFile(io.BytesIO(dataset.export_zip(ref)))
             assert result.original_xml == archive.read("invoice.xml")
             root = parse_xml(result.original_xml)
             assert root.findtext("DLHDon/TTChung/SHDon") == str(key.number)
         else:
-            assert result.original_status == gdt_pb2.ORIGINAL_STATUS_NONE
+            assert result.original_status == gdt_connector_pb2.ORIGINAL_STATUS_NONE
             assert result.original_xml == b""
     assert requests_to(portal, "/query/invoices/export-xml") == {"200": len(with_original)}
 
@@ -210,7 +210,7 @@ async def test_bad_list_requests(
     connector: Connector, request_fields: dict[str, Any], fields: set[str]
 ) -> None:
     year, month = request_fields["month"]
-    request = gdt_pb2.ListInvoicesRequest(
+    request = gdt_connector_pb2.ListInvoicesRequest(
         session_id=request_fields.get("session_id", "s"),
         flow=request_fields["flow"],
         month=invoice_pb2.YearMonth(year=year, month=month),
@@ -224,7 +224,7 @@ async def test_bad_list_requests(
 async def test_bad_open_and_fetch_requests(connector: Connector) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await connector.stub.OpenSession(
-            gdt_pb2.OpenSessionRequest(username="12345", password=""), timeout=5
+            gdt_connector_pb2.OpenSessionRequest(username="12345", password=""), timeout=5
         )
     assert set(violations(raised.value)) == {"username", "password"}
 

@@ -18,7 +18,7 @@ from google.rpc import error_details_pb2
 from redis.asyncio import Redis
 
 from gdtmesh.flows import flow_by_code
-from gdtmesh.gdt.v1 import gdt_pb2
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import error_details, retry_delay
 from sandbox.app import RunningSandbox
@@ -229,7 +229,9 @@ async def test_a_transient_failure_ends_the_batch_after_the_invoices_before_it(
         if request.query["shdon"] == broken
         else None
     )
-    request = gdt_pb2.FetchInvoicesRequest(session_id=session_id, flow=SOLD, invoices=invoices[:6])
+    request = gdt_connector_pb2.FetchInvoicesRequest(
+        session_id=session_id, flow=SOLD, invoices=invoices[:6]
+    )
     received = []
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         async for item in connector.stub.FetchInvoices(request, timeout=10):
@@ -290,7 +292,7 @@ async def test_an_xml_that_disagrees_is_mismatch(
     connector = await start_connector(proxy.url)
     session_id, invoices = await listed(connector, company)
     (result,) = await connector.fetch(session_id, SOLD, invoices[:1])
-    assert result.original_status == gdt_pb2.ORIGINAL_STATUS_MISMATCH
+    assert result.original_status == gdt_connector_pb2.ORIGINAL_STATUS_MISMATCH
     assert result.original_mismatch.startswith("total: detail ")
     assert b"<TgTTTBSo>1" in result.original_xml and result.detail_json
 
@@ -322,5 +324,5 @@ async def test_the_missing_original_500_is_none(
     session_id, invoices = await listed(connector, company)
     (result,) = await connector.fetch(session_id, SOLD, invoices[:1])
     assert not result.HasField("error")
-    assert result.original_status == gdt_pb2.ORIGINAL_STATUS_NONE
+    assert result.original_status == gdt_connector_pb2.ORIGINAL_STATUS_NONE
     assert result.detail_json and not result.original_xml

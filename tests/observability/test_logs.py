@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
-from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.invoice.v1.invoice_pb2 import Flow, InvoiceSummary, YearMonth
 from gdtmesh.runtime.grpc_client import open_channel
 from gdtmesh.runtime.grpc_server import GrpcService, request_work_fields, start_grpc_service
@@ -89,22 +89,22 @@ def test_temporal_logger_context_becomes_fields(log_lines: LogLines) -> None:
     assert "temporal_workflow" not in line and "unrelated" not in line
 
 
-class LoggingConnector(gdt_pb2_grpc.ConnectorServiceServicer):
+class LoggingConnector(gdt_connector_pb2_grpc.GdtConnectorServiceServicer):
     async def OpenSession(self, request, context):  # type: ignore[no-untyped-def]
         structlog.get_logger("servicer").info("opening")
-        return gdt_pb2.OpenSessionResponse(session_id="handle")
+        return gdt_connector_pb2.OpenSessionResponse(session_id="handle")
 
     async def ListInvoices(self, request, context):  # type: ignore[no-untyped-def]
         structlog.get_logger("servicer").info("listing")
-        yield gdt_pb2.ListInvoicesResponse(portal_total=0)
+        yield gdt_connector_pb2.ListInvoicesResponse(portal_total=0)
 
     async def FetchInvoices(self, request, context):  # type: ignore[no-untyped-def]
-        yield gdt_pb2.FetchInvoicesResponse()
+        yield gdt_connector_pb2.FetchInvoicesResponse()
 
 
 def register(server: grpc.aio.Server) -> list[str]:
-    gdt_pb2_grpc.add_ConnectorServiceServicer_to_server(LoggingConnector(), server)
-    return ["gdtmesh.gdt.v1.ConnectorService"]
+    gdt_connector_pb2_grpc.add_ConnectorServiceServicer_to_server(LoggingConnector(), server)
+    return ["gdtmesh.gdt_connector.v1.GdtConnectorService"]
 
 
 @pytest.fixture
@@ -126,21 +126,21 @@ async def test_the_work_context_crosses_a_grpc_hop(
 ) -> None:
     labels = {
         "grpc_type": "server_stream",
-        "grpc_service": "gdtmesh.gdt.v1.ConnectorService",
+        "grpc_service": "gdtmesh.gdt_connector.v1.GdtConnectorService",
         "grpc_method": "ListInvoices",
         "grpc_code": "OK",
     }
     before = REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
-    request = gdt_pb2.ListInvoicesRequest(
+    request = gdt_connector_pb2.ListInvoicesRequest(
         session_id="handle", flow=Flow.FLOW_PURCHASE_ELECTRONIC, month=YearMonth(year=2025, month=3)
     )
     channel = open_channel(f"127.0.0.1:{connector.port}")
     try:
-        stub = gdt_pb2_grpc.ConnectorServiceStub(channel)
+        stub = gdt_connector_pb2_grpc.GdtConnectorServiceStub(channel)
         with work_context(task_id=TASK_ID, company=COMPANY):
             pages = [page async for page in stub.ListInvoices(request, timeout=5)]
             await stub.OpenSession(
-                gdt_pb2.OpenSessionRequest(username=COMPANY, password=PASSWORD), timeout=5
+                gdt_connector_pb2.OpenSessionRequest(username=COMPANY, password=PASSWORD), timeout=5
             )
     finally:
         await channel.close()
@@ -152,7 +152,7 @@ async def test_the_work_context_crosses_a_grpc_hop(
     [server] = [
         s
         for s in exported.get_finished_spans()
-        if s.name == "/gdtmesh.gdt.v1.ConnectorService/ListInvoices"
+        if s.name == "/gdtmesh.gdt_connector.v1.GdtConnectorService/ListInvoices"
         and s.kind == trace.SpanKind.SERVER
     ]
     assert (line["trace_id"], line["span_id"]) == ids_of(server)  # type: ignore[arg-type]
@@ -165,11 +165,13 @@ async def test_the_work_context_crosses_a_grpc_hop(
 async def test_a_public_server_ignores_the_callers_baggage(
     public_server: GrpcService, log_lines: LogLines, exported: InMemorySpanExporter
 ) -> None:
-    request = gdt_pb2.ListInvoicesRequest(session_id="handle", month=YearMonth(year=2025, month=3))
+    request = gdt_connector_pb2.ListInvoicesRequest(
+        session_id="handle", month=YearMonth(year=2025, month=3)
+    )
     channel = open_channel(f"127.0.0.1:{public_server.port}")
     try:
         with work_context(task_id="someone-elses-task", company=COMPANY):
-            stub = gdt_pb2_grpc.ConnectorServiceStub(channel)
+            stub = gdt_connector_pb2_grpc.GdtConnectorServiceStub(channel)
             assert len([page async for page in stub.ListInvoices(request, timeout=5)]) == 1
     finally:
         await channel.close()
@@ -181,11 +183,11 @@ async def test_a_public_server_ignores_the_callers_baggage(
 
 
 def test_request_fields_come_from_conventional_names_only() -> None:
-    fetch = gdt_pb2.FetchInvoicesRequest(
+    fetch = gdt_connector_pb2.FetchInvoicesRequest(
         session_id="handle", flow=Flow.FLOW_SOLD_CASH_REGISTER, invoices=[InvoiceSummary()] * 3
     )
     assert request_work_fields(fetch) == {"flow": "ban_ra_may_tinh_tien", "batch_size": 3}
-    login = gdt_pb2.OpenSessionRequest(username=COMPANY, password=PASSWORD)
+    login = gdt_connector_pb2.OpenSessionRequest(username=COMPANY, password=PASSWORD)
     assert request_work_fields(login) == {}
     assert request_work_fields(object()) == {}
 

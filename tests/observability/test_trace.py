@@ -32,7 +32,7 @@ from programs.mesh.verify import get_json
 pytestmark = pytest.mark.slow
 
 SANDBOX_ARGS = ["--companies", "1", "--invoices", "40", "--months", "1", "--latency-scale", "0"]
-SERVICES = ("gateway", "worker", "connector", "storage")
+SERVICES = ("gateway", "worker", "gdt_connector", "storage")
 JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+")
 START_TASK = "/gdtmesh.gateway.v1.TaskService/StartTask"
 
@@ -178,9 +178,9 @@ def test_one_trace_from_the_gateway_to_every_portal_request_and_bucket_call(
         ("worker", "RunWorkflow:InvoiceImport"),
         ("worker", "RunActivity:open_session"),
         ("worker", "RunActivity:fetch_invoice_batch"),
-        ("worker", "/gdtmesh.gdt.v1.ConnectorService/FetchInvoices"),
-        ("connector", "/gdtmesh.gdt.v1.ConnectorService/ListInvoices"),
-        ("connector", "portal detail"),
+        ("worker", "/gdtmesh.gdt_connector.v1.GdtConnectorService/FetchInvoices"),
+        ("gdt_connector", "/gdtmesh.gdt_connector.v1.GdtConnectorService/ListInvoices"),
+        ("gdt_connector", "portal detail"),
         ("storage", "/gdtmesh.storage.v1.StorageService/WriteInvoice"),
         ("storage", "storage-gcs create_if_absent"),
     ):
@@ -218,7 +218,7 @@ def test_spans_say_what_they_are_about(traced: Import) -> None:
     assert all(
         s.attributes["gdt.throttled"]
         for s in throttled
-        if s.service == "connector" and s.name.startswith("portal ")
+        if s.service == "gdt_connector" and s.name.startswith("portal ")
     )
     assert any(s.attributes.get("gdt.retry_delay_s", 0) > 0 for s in throttled)
     attempts = [s for s in spans if s.name == "RunActivity:open_session"]
@@ -259,8 +259,8 @@ def test_process_log_lines_point_at_their_spans(traced: Import) -> None:
     ]
     span = spans[(login["trace_id"], login["span_id"])]  # a span that was exported
     assert (span.service, span.name) == (
-        "connector",
-        "/gdtmesh.gdt.v1.ConnectorService/OpenSession",
+        "gdt_connector",
+        "/gdtmesh.gdt_connector.v1.GdtConnectorService/OpenSession",
     )
     assert (login["task_id"], login["company"], login["service"]) == (
         task_id,
@@ -296,7 +296,7 @@ def _value(text: str, name: str, **labels: str) -> float:
 
 def test_every_process_serves_its_metrics(traced: Import) -> None:
     gateway, connector, storage, worker = (
-        traced.metrics[name] for name in ("gateway", "connector", "storage", "worker")
+        traced.metrics[name] for name in ("gateway", "gdt_connector", "storage", "worker")
     )
     assert _value(gateway, "grpc_server_handled_total", grpc_method="StartTask", grpc_code="OK")
     assert _value(

@@ -18,7 +18,7 @@ from typing import Any
 from google.type import date_pb2
 
 from gdtmesh.flows import flow_info
-from gdtmesh.gdt.v1 import gdt_pb2
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.invoice.v1.invoice_pb2 import InvoiceKey, InvoiceSummary
 from gdtmesh.storage.v1 import storage_pb2
 from sandbox.dataset import Dataset, InvoiceRef
@@ -53,7 +53,7 @@ class _Stream:
 
 @dataclass
 class DatasetConnector:
-    """ConnectorService over one sandbox data set, as the portal stands at `now`."""
+    """GdtConnectorService over one sandbox data set, as the portal stands at `now`."""
 
     dataset: Dataset
     company: str
@@ -64,25 +64,25 @@ class DatasetConnector:
 
     async def OpenSession(
         self,
-        request: gdt_pb2.OpenSessionRequest,
+        request: gdt_connector_pb2.OpenSessionRequest,
         timeout: float | None = None,  # noqa: ASYNC109
-    ) -> gdt_pb2.OpenSessionResponse:
+    ) -> gdt_connector_pb2.OpenSessionResponse:
         self.logins += 1
-        return gdt_pb2.OpenSessionResponse(session_id=f"session-{self.logins}")
+        return gdt_connector_pb2.OpenSessionResponse(session_id=f"session-{self.logins}")
 
     def ListInvoices(
-        self, request: gdt_pb2.ListInvoicesRequest, timeout: float | None = None
+        self, request: gdt_connector_pb2.ListInvoicesRequest, timeout: float | None = None
     ) -> _Stream:
         return _Stream(self._pages(request))
 
     def FetchInvoices(
-        self, request: gdt_pb2.FetchInvoicesRequest, timeout: float | None = None
+        self, request: gdt_connector_pb2.FetchInvoicesRequest, timeout: float | None = None
     ) -> _Stream:
         return _Stream(self._downloads(request))
 
     async def _pages(
-        self, request: gdt_pb2.ListInvoicesRequest
-    ) -> AsyncIterator[gdt_pb2.ListInvoicesResponse]:
+        self, request: gdt_connector_pb2.ListInvoicesRequest
+    ) -> AsyncIterator[gdt_connector_pb2.ListInvoicesResponse]:
         year, month = request.month.year, request.month.month
         first = dt.date(year, month, 1)
         last = dt.date(year, month, calendar.monthrange(year, month)[1])
@@ -90,23 +90,23 @@ class DatasetConnector:
         refs = self.dataset.refs(self.company, code, first, last, self.now)
         for start in range(0, max(len(refs), 1), PAGE):
             page = [summary_of(ref) for ref in refs[start : start + PAGE]]
-            yield gdt_pb2.ListInvoicesResponse(invoices=page, portal_total=len(refs))
+            yield gdt_connector_pb2.ListInvoicesResponse(invoices=page, portal_total=len(refs))
 
     async def _downloads(
-        self, request: gdt_pb2.FetchInvoicesRequest
-    ) -> AsyncIterator[gdt_pb2.FetchInvoicesResponse]:
+        self, request: gdt_connector_pb2.FetchInvoicesRequest
+    ) -> AsyncIterator[gdt_connector_pb2.FetchInvoicesResponse]:
         for summary in request.invoices:
             await asyncio.sleep(self.invoice_seconds)
             self.fetched += 1
             key = summary.key
-            yield gdt_pb2.FetchInvoicesResponse(
+            yield gdt_connector_pb2.FetchInvoicesResponse(
                 invoice=summary,
                 detail_json=f'{{"nbmst": "{key.seller_tax_code}", "shdon": {key.number}}}'.encode(),
                 original_xml=b"<HDon/>" if summary.has_original else b"",
                 original_status=(
-                    gdt_pb2.ORIGINAL_STATUS_PRESENT
+                    gdt_connector_pb2.ORIGINAL_STATUS_PRESENT
                     if summary.has_original
-                    else gdt_pb2.ORIGINAL_STATUS_NONE
+                    else gdt_connector_pb2.ORIGINAL_STATUS_NONE
                 ),
             )
 

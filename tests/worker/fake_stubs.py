@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from gdtmesh.gdt.v1 import gdt_pb2
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.runtime.errors import ServiceError, retry_later
 from gdtmesh.storage.v1 import storage_pb2
 
@@ -57,8 +57,8 @@ class FakeStream:
 
 @dataclass
 class FakeConnector:
-    session: gdt_pb2.OpenSessionResponse | grpc.aio.AioRpcError = field(
-        default_factory=lambda: gdt_pb2.OpenSessionResponse(session_id="s-1")
+    session: gdt_connector_pb2.OpenSessionResponse | grpc.aio.AioRpcError = field(
+        default_factory=lambda: gdt_connector_pb2.OpenSessionResponse(session_id="s-1")
     )
     pages: list[Any] = field(default_factory=list)  # ListInvoices script
     fetches: list[list[Any]] = field(default_factory=list)  # one FetchInvoices script per call
@@ -68,22 +68,22 @@ class FakeConnector:
 
     async def OpenSession(
         self,
-        request: gdt_pb2.OpenSessionRequest,
+        request: gdt_connector_pb2.OpenSessionRequest,
         timeout: float | None = None,  # noqa: ASYNC109
-    ) -> gdt_pb2.OpenSessionResponse:
+    ) -> gdt_connector_pb2.OpenSessionResponse:
         self._note(request, timeout)
         if isinstance(self.session, BaseException):
             raise self.session
         return self.session
 
     def ListInvoices(
-        self, request: gdt_pb2.ListInvoicesRequest, timeout: float | None = None
+        self, request: gdt_connector_pb2.ListInvoicesRequest, timeout: float | None = None
     ) -> FakeStream:
         self._note(request, timeout)
         return self._stream(self.pages)
 
     def FetchInvoices(
-        self, request: gdt_pb2.FetchInvoicesRequest, timeout: float | None = None
+        self, request: gdt_connector_pb2.FetchInvoicesRequest, timeout: float | None = None
     ) -> FakeStream:
         self._note(request, timeout)
         return self._stream(self.fetches.pop(0))

@@ -16,7 +16,7 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from gdtmesh.gdt.v1 import gdt_pb2
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.import_contract import FailedInvoice, PeriodCounts
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.runtime.errors import ServiceError, error_info, retry_later, status_from_error
@@ -68,17 +68,21 @@ def refs(count: int, *, first: int = 1) -> list[str]:
     return [make_ref(dt.date(2025, 3, 1 + i % 28), first + i) for i in range(count)]
 
 
-def downloaded(ref: str, *, xml: bytes = b"<xml/>") -> gdt_pb2.FetchInvoicesResponse:
-    return gdt_pb2.FetchInvoicesResponse(
+def downloaded(ref: str, *, xml: bytes = b"<xml/>") -> gdt_connector_pb2.FetchInvoicesResponse:
+    return gdt_connector_pb2.FetchInvoicesResponse(
         invoice=unpack(ref),
         detail_json=b'{"shdon": 1}',
         original_xml=xml,
-        original_status=gdt_pb2.ORIGINAL_STATUS_PRESENT if xml else gdt_pb2.ORIGINAL_STATUS_NONE,
+        original_status=gdt_connector_pb2.ORIGINAL_STATUS_PRESENT
+        if xml
+        else gdt_connector_pb2.ORIGINAL_STATUS_NONE,
     )
 
 
-def refused(ref: str, error: ServiceError) -> gdt_pb2.FetchInvoicesResponse:
-    return gdt_pb2.FetchInvoicesResponse(invoice=unpack(ref), error=status_from_error(error))
+def refused(ref: str, error: ServiceError) -> gdt_connector_pb2.FetchInvoicesResponse:
+    return gdt_connector_pb2.FetchInvoicesResponse(
+        invoice=unpack(ref), error=status_from_error(error)
+    )
 
 
 def batch(invoices: list[str]) -> FetchBatchInput:
@@ -110,7 +114,7 @@ async def test_open_session_sends_the_credentials_with_a_deadline() -> None:
 
     assert session == "s-1"
     assert connector.requests == [
-        gdt_pb2.OpenSessionRequest(username="0101234560", password=PASSWORD)
+        gdt_connector_pb2.OpenSessionRequest(username="0101234560", password=PASSWORD)
     ]
     assert connector.timeouts == [12.0]
 
@@ -148,8 +152,12 @@ async def test_listing_keeps_distinct_invoices_inside_the_window() -> None:
     month = [make_ref(dt.date(2025, 3, day), day) for day in (1, 9, 10, 20, 31)]
     connector = FakeConnector(
         pages=[
-            gdt_pb2.ListInvoicesResponse(invoices=[unpack(r) for r in month[:3]], portal_total=5),
-            gdt_pb2.ListInvoicesResponse(invoices=[unpack(r) for r in month[2:]], portal_total=5),
+            gdt_connector_pb2.ListInvoicesResponse(
+                invoices=[unpack(r) for r in month[:3]], portal_total=5
+            ),
+            gdt_connector_pb2.ListInvoicesResponse(
+                invoices=[unpack(r) for r in month[2:]], portal_total=5
+            ),
         ]
     )
     activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
@@ -169,7 +177,7 @@ async def test_listing_keeps_distinct_invoices_inside_the_window() -> None:
 async def test_a_listing_cut_short_by_the_portal_is_retried() -> None:
     connector = FakeConnector(
         pages=[
-            gdt_pb2.ListInvoicesResponse(invoices=[unpack(refs(1)[0])], portal_total=9),
+            gdt_connector_pb2.ListInvoicesResponse(invoices=[unpack(refs(1)[0])], portal_total=9),
             failed(grpc.StatusCode.UNAVAILABLE, "portal firewall page"),
         ]
     )
@@ -510,7 +518,9 @@ async def test_only_the_clipped_side_of_a_month_filters_by_issue_date() -> None:
     odd = make_ref(dt.date(2025, 2, 28), 1)  # listed for March by the portal
     inside = make_ref(dt.date(2025, 3, 5), 2)
     after = make_ref(dt.date(2025, 3, 20), 3)
-    page = gdt_pb2.ListInvoicesResponse(invoices=[unpack(r) for r in (odd, inside, after)])
+    page = gdt_connector_pb2.ListInvoicesResponse(
+        invoices=[unpack(r) for r in (odd, inside, after)]
+    )
     activities = ImportActivities(FakeConnector(pages=[page]), FakeStorage())  # type: ignore[arg-type]
 
     result = await Env().run(

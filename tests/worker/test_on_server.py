@@ -19,7 +19,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 from test_activities import downloaded
 
-from gdtmesh.gdt.v1 import gdt_pb2
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.import_contract import ImportInput
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from programs.mesh.servers import ManagedProcess, temporal_binary
@@ -51,7 +51,9 @@ async def test_a_rate_limited_batch_resumes_where_it_stopped(
     invoices = month_of_refs(2025, 3, 4)
     connector = FakeConnector(
         pages=[
-            gdt_pb2.ListInvoicesResponse(invoices=[unpack(r) for r in invoices], portal_total=4)
+            gdt_connector_pb2.ListInvoicesResponse(
+                invoices=[unpack(r) for r in invoices], portal_total=4
+            )
         ],
         fetches=[
             [downloaded(invoices[0]), downloaded(invoices[1]), rate_limited(0.2)],
@@ -73,7 +75,9 @@ async def test_a_rate_limited_batch_resumes_where_it_stopped(
         )
 
     assert [w.invoice.key.number for w in storage.writes] == [1, 2, 3, 4]  # none twice
-    fetches = [r for r in connector.requests if isinstance(r, gdt_pb2.FetchInvoicesRequest)]
+    fetches = [
+        r for r in connector.requests if isinstance(r, gdt_connector_pb2.FetchInvoicesRequest)
+    ]
     assert [len(r.invoices) for r in fetches] == [4, 2]
     assert (result.periods[0].stored, result.periods[0].failed) == (4, 0)
     assert len(storage.manifests) == 1

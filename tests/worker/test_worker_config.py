@@ -16,7 +16,7 @@ from workers.imports.workflows import MAX_BATCH, DownloadPlan
 
 REQUIRED = {
     "GDTMESH_CODEC_KEYS": new_key_spec(),
-    "GDTMESH_CONNECTOR_ADDRESS": "127.0.0.1:50061",
+    "GDTMESH_GDT_CONNECTOR_ADDRESS": "127.0.0.1:50061",
     "GDTMESH_STORAGE_ADDRESS": "127.0.0.1:50062",
 }
 

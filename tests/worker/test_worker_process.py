@@ -31,7 +31,7 @@ def test_the_worker_process_polls_from_the_environment(temporal_server: ManagedP
         "GDTMESH_CODEC_KEYS": new_key_spec(),
         "GDTMESH_TEMPORAL_ADDRESS": temporal_server.address,
         "GDTMESH_TASK_QUEUE": task_queue,
-        "GDTMESH_CONNECTOR_ADDRESS": "127.0.0.1:50061",
+        "GDTMESH_GDT_CONNECTOR_ADDRESS": "127.0.0.1:50061",
         "GDTMESH_STORAGE_ADDRESS": "127.0.0.1:50062",
         "GDTMESH_WORKER_SHUTDOWN_GRACE_SECONDS": "1",
     }
@@ -49,7 +49,7 @@ def test_the_worker_process_polls_from_the_environment(temporal_server: ManagedP
 def test_a_bad_configuration_is_one_line_without_the_key() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GDTMESH_")}
     env["GDTMESH_CODEC_KEYS"] = "k1:c2hvcnQ="  # base64 of "short"
-    env["GDTMESH_CONNECTOR_ADDRESS"] = "connector"  # no port
+    env["GDTMESH_GDT_CONNECTOR_ADDRESS"] = "gdt_connector"  # no port
     env["GDTMESH_STORAGE_ADDRESS"] = "127.0.0.1:50062"
     done = subprocess.run(
         [sys.executable, "-m", "workers"],

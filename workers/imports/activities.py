@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.converter import value_to_type
 from temporalio.exceptions import ApplicationError
 
-from gdtmesh.gdt.v1 import gdt_pb2, gdt_pb2_grpc
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.invoice.v1.invoice_pb2 import InvoiceSummary, YearMonth
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
 from workers.imports.attempts import AttemptLog
@@ -115,7 +115,7 @@ class ImportActivities:
 
     def __init__(
         self,
-        connector: gdt_pb2_grpc.ConnectorServiceAsyncStub,
+        connector: gdt_connector_pb2_grpc.GdtConnectorServiceAsyncStub,
         storage: storage_pb2_grpc.StorageServiceAsyncStub,
         timeouts: RpcTimeouts = RpcTimeouts(),
     ) -> None:
@@ -136,7 +136,9 @@ class ImportActivities:
     async def open_session(self, params: OpenSessionInput) -> str:
         """Log in to the portal; returns the connector's opaque session handle."""
         attempts = _attempts_left("connector OpenSession", MAX_FAILED_LOGINS)
-        request = gdt_pb2.OpenSessionRequest(username=params.username, password=params.password)
+        request = gdt_connector_pb2.OpenSessionRequest(
+            username=params.username, password=params.password
+        )
         try:
             reply = await self._connector.OpenSession(request, timeout=self._timeouts.open_session)
         except grpc.aio.AioRpcError as error:
@@ -148,7 +150,7 @@ class ImportActivities:
     async def list_invoices(self, params: ListInvoicesInput) -> ListInvoicesResult:
         """List one flow's month; keep the distinct invoices issued within the window."""
         attempts = _attempts_left("connector ListInvoices", MAX_FAILED_ATTEMPTS)
-        request = gdt_pb2.ListInvoicesRequest(
+        request = gdt_connector_pb2.ListInvoicesRequest(
             session_id=params.session_id,
             flow=params.flow,  # type: ignore[arg-type]
             month=YearMonth(year=params.year, month=params.month),
@@ -249,7 +251,7 @@ class ImportActivities:
         if not pending:
             return None
         summaries = [unpack(params.invoices[index]) for index in pending]
-        request = gdt_pb2.FetchInvoicesRequest(
+        request = gdt_connector_pb2.FetchInvoicesRequest(
             session_id=params.session_id,
             flow=params.flow,  # type: ignore[arg-type]
             invoices=summaries,
@@ -287,7 +289,7 @@ class ImportActivities:
         progress: BatchProgress,
         index: int,
         summary: InvoiceSummary,
-        response: gdt_pb2.FetchInvoicesResponse,
+        response: gdt_connector_pb2.FetchInvoicesResponse,
     ) -> ApplicationError | None:
         """Store one downloaded invoice, or note why it was not; returns a problem that leaves
         it pending for the next attempt."""

@@ -4,7 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
-from gdtmesh.gdt.v1 import gdt_pb2 as _gdt_pb2
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2 as _gdt_connector_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -26,8 +26,8 @@ class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ig
 GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
-class ConnectorServiceStub:
-    """ConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
+class GdtConnectorServiceStub:
+    """GdtConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
@@ -36,44 +36,44 @@ class ConnectorServiceStub:
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
-    def __new__(cls, channel: _aio.Channel) -> ConnectorServiceAsyncStub: ...
-    OpenSession: _grpc.UnaryUnaryMultiCallable[_gdt_pb2.OpenSessionRequest, _gdt_pb2.OpenSessionResponse]
+    def __new__(cls, channel: _aio.Channel) -> GdtConnectorServiceAsyncStub: ...
+    OpenSession: _grpc.UnaryUnaryMultiCallable[_gdt_connector_pb2.OpenSessionRequest, _gdt_connector_pb2.OpenSessionResponse]
     """OpenSession logs in to the portal (solving the captcha, retrying a wrong one) and returns an
     opaque handle. Wrong password: UNAUTHENTICATED; locked account: PERMISSION_DENIED.
     """
-    ListInvoices: _grpc.UnaryStreamMultiCallable[_gdt_pb2.ListInvoicesRequest, _gdt_pb2.ListInvoicesResponse]
+    ListInvoices: _grpc.UnaryStreamMultiCallable[_gdt_connector_pb2.ListInvoicesRequest, _gdt_connector_pb2.ListInvoicesResponse]
     """ListInvoices pages through one flow for one calendar month and streams one response per
     portal page, so a month of any size never becomes one giant message.
     """
-    FetchInvoices: _grpc.UnaryStreamMultiCallable[_gdt_pb2.FetchInvoicesRequest, _gdt_pb2.FetchInvoicesResponse]
+    FetchInvoices: _grpc.UnaryStreamMultiCallable[_gdt_connector_pb2.FetchInvoicesRequest, _gdt_connector_pb2.FetchInvoicesResponse]
     """FetchInvoices downloads the detail JSON and the original XML of a batch of invoices of one
     flow, streaming one response per invoice in request order.
     """
 
 @_typing.type_check_only
-class ConnectorServiceAsyncStub(ConnectorServiceStub):
-    """ConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
+class GdtConnectorServiceAsyncStub(GdtConnectorServiceStub):
+    """GdtConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    OpenSession: _aio.UnaryUnaryMultiCallable[_gdt_pb2.OpenSessionRequest, _gdt_pb2.OpenSessionResponse]  # type: ignore[assignment]
+    OpenSession: _aio.UnaryUnaryMultiCallable[_gdt_connector_pb2.OpenSessionRequest, _gdt_connector_pb2.OpenSessionResponse]  # type: ignore[assignment]
     """OpenSession logs in to the portal (solving the captcha, retrying a wrong one) and returns an
     opaque handle. Wrong password: UNAUTHENTICATED; locked account: PERMISSION_DENIED.
     """
-    ListInvoices: _aio.UnaryStreamMultiCallable[_gdt_pb2.ListInvoicesRequest, _gdt_pb2.ListInvoicesResponse]  # type: ignore[assignment]
+    ListInvoices: _aio.UnaryStreamMultiCallable[_gdt_connector_pb2.ListInvoicesRequest, _gdt_connector_pb2.ListInvoicesResponse]  # type: ignore[assignment]
     """ListInvoices pages through one flow for one calendar month and streams one response per
     portal page, so a month of any size never becomes one giant message.
     """
-    FetchInvoices: _aio.UnaryStreamMultiCallable[_gdt_pb2.FetchInvoicesRequest, _gdt_pb2.FetchInvoicesResponse]  # type: ignore[assignment]
+    FetchInvoices: _aio.UnaryStreamMultiCallable[_gdt_connector_pb2.FetchInvoicesRequest, _gdt_connector_pb2.FetchInvoicesResponse]  # type: ignore[assignment]
     """FetchInvoices downloads the detail JSON and the original XML of a batch of invoices of one
     flow, streaming one response per invoice in request order.
     """
 
-class ConnectorServiceServicer(metaclass=_abc_1.ABCMeta):
-    """ConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
+class GdtConnectorServiceServicer(metaclass=_abc_1.ABCMeta):
+    """GdtConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
@@ -82,9 +82,9 @@ class ConnectorServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def OpenSession(
         self,
-        request: _gdt_pb2.OpenSessionRequest,
+        request: _gdt_connector_pb2.OpenSessionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_gdt_pb2.OpenSessionResponse, _abc.Awaitable[_gdt_pb2.OpenSessionResponse]]:
+    ) -> _typing.Union[_gdt_connector_pb2.OpenSessionResponse, _abc.Awaitable[_gdt_connector_pb2.OpenSessionResponse]]:
         """OpenSession logs in to the portal (solving the captcha, retrying a wrong one) and returns an
         opaque handle. Wrong password: UNAUTHENTICATED; locked account: PERMISSION_DENIED.
         """
@@ -92,9 +92,9 @@ class ConnectorServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListInvoices(
         self,
-        request: _gdt_pb2.ListInvoicesRequest,
+        request: _gdt_connector_pb2.ListInvoicesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_gdt_pb2.ListInvoicesResponse], _abc.AsyncIterator[_gdt_pb2.ListInvoicesResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_gdt_connector_pb2.ListInvoicesResponse], _abc.AsyncIterator[_gdt_connector_pb2.ListInvoicesResponse]]:
         """ListInvoices pages through one flow for one calendar month and streams one response per
         portal page, so a month of any size never becomes one giant message.
         """
@@ -102,11 +102,11 @@ class ConnectorServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def FetchInvoices(
         self,
-        request: _gdt_pb2.FetchInvoicesRequest,
+        request: _gdt_connector_pb2.FetchInvoicesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_gdt_pb2.FetchInvoicesResponse], _abc.AsyncIterator[_gdt_pb2.FetchInvoicesResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_gdt_connector_pb2.FetchInvoicesResponse], _abc.AsyncIterator[_gdt_connector_pb2.FetchInvoicesResponse]]:
         """FetchInvoices downloads the detail JSON and the original XML of a batch of invoices of one
         flow, streaming one response per invoice in request order.
         """
 
-def add_ConnectorServiceServicer_to_server(servicer: ConnectorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+def add_GdtConnectorServiceServicer_to_server(servicer: GdtConnectorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

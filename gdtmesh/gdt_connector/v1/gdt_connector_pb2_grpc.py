@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from gdtmesh.gdt.v1 import gdt_pb2 as gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2
+from gdtmesh.gdt_connector.v1 import gdt_connector_pb2 as gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,15 +18,15 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in gdtmesh/gdt/v1/gdt_pb2_grpc.py depends on'
+        + ' but the generated code in gdtmesh/gdt_connector/v1/gdt_connector_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class ConnectorServiceStub:
-    """ConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
+class GdtConnectorServiceStub:
+    """GdtConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
@@ -39,24 +39,24 @@ class ConnectorServiceStub:
             channel: A grpc.Channel.
         """
         self.OpenSession = channel.unary_unary(
-                '/gdtmesh.gdt.v1.ConnectorService/OpenSession',
-                request_serializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.OpenSessionRequest.SerializeToString,
-                response_deserializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.OpenSessionResponse.FromString,
+                '/gdtmesh.gdt_connector.v1.GdtConnectorService/OpenSession',
+                request_serializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.OpenSessionRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.OpenSessionResponse.FromString,
                 _registered_method=True)
         self.ListInvoices = channel.unary_stream(
-                '/gdtmesh.gdt.v1.ConnectorService/ListInvoices',
-                request_serializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.ListInvoicesRequest.SerializeToString,
-                response_deserializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.ListInvoicesResponse.FromString,
+                '/gdtmesh.gdt_connector.v1.GdtConnectorService/ListInvoices',
+                request_serializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.ListInvoicesRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.ListInvoicesResponse.FromString,
                 _registered_method=True)
         self.FetchInvoices = channel.unary_stream(
-                '/gdtmesh.gdt.v1.ConnectorService/FetchInvoices',
-                request_serializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.FetchInvoicesRequest.SerializeToString,
-                response_deserializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.FetchInvoicesResponse.FromString,
+                '/gdtmesh.gdt_connector.v1.GdtConnectorService/FetchInvoices',
+                request_serializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.FetchInvoicesRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.FetchInvoicesResponse.FromString,
                 _registered_method=True)
 
 
-class ConnectorServiceServicer:
-    """ConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
+class GdtConnectorServiceServicer:
+    """GdtConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
@@ -87,33 +87,33 @@ class ConnectorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_ConnectorServiceServicer_to_server(servicer, server):
+def add_GdtConnectorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'OpenSession': grpc.unary_unary_rpc_method_handler(
                     servicer.OpenSession,
-                    request_deserializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.OpenSessionRequest.FromString,
-                    response_serializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.OpenSessionResponse.SerializeToString,
+                    request_deserializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.OpenSessionRequest.FromString,
+                    response_serializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.OpenSessionResponse.SerializeToString,
             ),
             'ListInvoices': grpc.unary_stream_rpc_method_handler(
                     servicer.ListInvoices,
-                    request_deserializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.ListInvoicesRequest.FromString,
-                    response_serializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.ListInvoicesResponse.SerializeToString,
+                    request_deserializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.ListInvoicesRequest.FromString,
+                    response_serializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.ListInvoicesResponse.SerializeToString,
             ),
             'FetchInvoices': grpc.unary_stream_rpc_method_handler(
                     servicer.FetchInvoices,
-                    request_deserializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.FetchInvoicesRequest.FromString,
-                    response_serializer=gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.FetchInvoicesResponse.SerializeToString,
+                    request_deserializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.FetchInvoicesRequest.FromString,
+                    response_serializer=gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.FetchInvoicesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'gdtmesh.gdt.v1.ConnectorService', rpc_method_handlers)
+            'gdtmesh.gdt_connector.v1.GdtConnectorService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('gdtmesh.gdt.v1.ConnectorService', rpc_method_handlers)
+    server.add_registered_method_handlers('gdtmesh.gdt_connector.v1.GdtConnectorService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class ConnectorService:
-    """ConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
+class GdtConnectorService:
+    """GdtConnectorService owns everything about the GDT portal: captcha, login, session tokens (kept in
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
@@ -133,9 +133,9 @@ class ConnectorService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/gdtmesh.gdt.v1.ConnectorService/OpenSession',
-            gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.OpenSessionRequest.SerializeToString,
-            gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.OpenSessionResponse.FromString,
+            '/gdtmesh.gdt_connector.v1.GdtConnectorService/OpenSession',
+            gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.OpenSessionRequest.SerializeToString,
+            gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.OpenSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -160,9 +160,9 @@ class ConnectorService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/gdtmesh.gdt.v1.ConnectorService/ListInvoices',
-            gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.ListInvoicesRequest.SerializeToString,
-            gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.ListInvoicesResponse.FromString,
+            '/gdtmesh.gdt_connector.v1.GdtConnectorService/ListInvoices',
+            gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.ListInvoicesRequest.SerializeToString,
+            gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.ListInvoicesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -187,9 +187,9 @@ class ConnectorService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/gdtmesh.gdt.v1.ConnectorService/FetchInvoices',
-            gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.FetchInvoicesRequest.SerializeToString,
-            gdtmesh_dot_gdt_dot_v1_dot_gdt__pb2.FetchInvoicesResponse.FromString,
+            '/gdtmesh.gdt_connector.v1.GdtConnectorService/FetchInvoices',
+            gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.FetchInvoicesRequest.SerializeToString,
+            gdtmesh_dot_gdt__connector_dot_v1_dot_gdt__connector__pb2.FetchInvoicesResponse.FromString,
             options,
             channel_credentials,
             insecure,
