@@ -21,14 +21,8 @@ from gdtmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.runtime.errors import retry_delay
 from gdtmesh.runtime.grpc_client import open_channel
+from gdtmesh.task_api import FINISHED_STATUSES, MAX_START_BATCH
 
-FINISHED = {
-    gateway_pb2.TASK_STATUS_SUCCEEDED,
-    gateway_pb2.TASK_STATUS_FAILED,
-    gateway_pb2.TASK_STATUS_CANCELLED,
-    gateway_pb2.TASK_STATUS_TERMINATED,
-}
-MAX_BATCH = 500  # tasks per StartTasks call
 DEFAULT_GATEWAY = "127.0.0.1:50051"
 DEFAULT_ENDPOINTS_FILE = Path("mesh.json")  # what `make run` writes
 # Worth coming back for: the gateway is restarting, shedding load, or the stream timed out.
@@ -155,10 +149,10 @@ class GatewayClient:
     async def start_tasks(
         self, requests: Sequence[gateway_pb2.StartTaskRequest]
     ) -> list[gateway_pb2.StartTaskResult]:
-        """Start any number of tasks, MAX_BATCH per call; one result per request, in order."""
+        """Start any number of tasks, MAX_START_BATCH per call; one result per request, in order."""
         results: list[gateway_pb2.StartTaskResult] = []
-        for first in range(0, len(requests), MAX_BATCH):
-            batch = gateway_pb2.StartTasksRequest(tasks=requests[first : first + MAX_BATCH])
+        for first in range(0, len(requests), MAX_START_BATCH):
+            batch = gateway_pb2.StartTasksRequest(tasks=requests[first : first + MAX_START_BATCH])
             reply = await self._stub.StartTasks(
                 batch, metadata=self._metadata, timeout=max(self._timeout, 120.0)
             )
@@ -208,7 +202,7 @@ class GatewayClient:
             try:
                 async for reply in stream:
                     yield reply.task
-                    if reply.task.status in FINISHED:
+                    if reply.task.status in FINISHED_STATUSES:
                         return
             except grpc.aio.AioRpcError as error:
                 if error.code() not in _TRANSIENT:
@@ -231,7 +225,7 @@ class GatewayClient:
                 await asyncio.sleep(interval)
                 continue
             yield task
-            if task.status in FINISHED:
+            if task.status in FINISHED_STATUSES:
                 return
             await asyncio.sleep(interval)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gdtmesh.import_contract import TASK_QUEUE
+from gdtmesh.rules import bucket_problem
 from gdtmesh.runtime.codec import parse_keys
 from gdtmesh.runtime.config import Secret, check_listen_address, check_target
 from services.gateway.auth import parse_api_keys
 from services.gateway.codec_server import parse_tokens
-from services.gateway.invoice_import import check_bucket_name
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class GatewayConfig:
         check_target("GDTMESH_TEMPORAL_ADDRESS", self.temporal_address)
         if not self.task_queue:
             raise ValueError("GDTMESH_TASK_QUEUE must not be empty")
-        if self.default_bucket and (problem := check_bucket_name(self.default_bucket)):
+        if self.default_bucket and (problem := bucket_problem(self.default_bucket)):
             raise ValueError(f"GDTMESH_DEFAULT_BUCKET: {problem}")
         for name in (
             "gdt_connector_fetch_concurrency",

@@ -9,22 +9,15 @@ workflow takes it from the task id rather than its own clock, so every run cover
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from gdtmesh.gateway.v1 import gateway_pb2
-from gdtmesh.import_contract import (
-    DEFAULT_MAX_CONCURRENT_INVOICES,
-    PHASE_OPENING_SESSION,
-    PROGRESS_QUERY,
-    RESYNC_WORKFLOW_NAME,
-    ImportProgress,
-    ResyncInput,
-)
+from gdtmesh.import_contract import RESYNC_WORKFLOW_NAME, ImportProgress, ResyncInput
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from gdtmesh.vncalendar import recent_months, vietnam_today
-from services.gateway.invoice_import import (
-    check_company_spec,
+from gdtmesh.vncalendar import recent_months
+from services.gateway.company_import import (
+    CompanyImportKind,
     distinct_flows,
     flows_key,
     import_details,
@@ -36,28 +29,15 @@ MAX_MONTHS = 12
 PURCHASE_FLOWS = (int(Flow.FLOW_PURCHASE_ELECTRONIC), int(Flow.FLOW_PURCHASE_CASH_REGISTER))
 
 
-class RecentMonthsResyncKind:
+class RecentMonthsResyncKind(CompanyImportKind):
     member = "recent_months_resync"
     id_segment = "recent-months-resync"
     workflow = RESYNC_WORKFLOW_NAME
-    progress_query = PROGRESS_QUERY
-    result_type = ImportProgress
 
-    def __init__(
-        self,
-        default_bucket: str = "",
-        fetch_overlap: int = 4,
-        today: Callable[[], dt.date] = vietnam_today,
-    ) -> None:
-        self._default_bucket = default_bucket
-        self._fetch_overlap = fetch_overlap
-        self._today = today
-
-    def validate(self, spec: gateway_pb2.RecentMonthsResyncSpec) -> dict[str, str]:
-        problems = check_company_spec(spec)
+    def validate_days(self, spec: gateway_pb2.RecentMonthsResyncSpec) -> dict[str, str]:
         if not 0 <= spec.months <= MAX_MONTHS:
-            problems["months"] = f"must be 1-{MAX_MONTHS} (0 means {DEFAULT_MONTHS})"
-        return problems
+            return {"months": f"must be 1-{MAX_MONTHS} (0 means {DEFAULT_MONTHS})"}
+        return {}
 
     def task_key(self, spec: gateway_pb2.RecentMonthsResyncSpec) -> str:
         """`{company}:{n}m:{flows}:{yyyymmdd}`, the day the months end on."""
@@ -65,36 +45,22 @@ class RecentMonthsResyncKind:
         named = "purchases" if flows == list(PURCHASE_FLOWS) else flows_key(flows)
         return f"{spec.company_tax_code}:{_months(spec)}m:{named}:{self._today():%Y%m%d}"
 
-    def company(self, spec: gateway_pb2.RecentMonthsResyncSpec) -> str:
-        return spec.company_tax_code
-
     def workflow_input(self, task_id: str, spec: gateway_pb2.RecentMonthsResyncSpec) -> ResyncInput:
         return ResyncInput(
-            import_id=task_id,
-            company_tax_code=spec.company_tax_code,
-            username=spec.credentials.username,
-            password=spec.credentials.password,
+            **self.company_input(task_id, spec),
             months=_months(spec),
             as_of=_as_of(task_id).isoformat(),
             flows=_flows(spec),
-            bucket=spec.bucket or self._default_bucket,
-            max_concurrent_invoices=spec.max_concurrent_invoices or DEFAULT_MAX_CONCURRENT_INVOICES,
-            fetch_overlap=self._fetch_overlap,
         )
 
     def memo(self, task_id: str, spec: gateway_pb2.RecentMonthsResyncSpec) -> dict[str, Any]:
         first, last = recent_months(_months(spec), _as_of(task_id))
         return {
-            "company_tax_code": spec.company_tax_code,
+            **self.company_memo(spec, _flows(spec)),
             "months": _months(spec),
             "start_date": first.isoformat(),
             "end_date": last.isoformat(),
-            "flows": _flows(spec),
-            "bucket": spec.bucket or self._default_bucket,
         }
-
-    def initial_progress(self) -> ImportProgress:
-        return ImportProgress(PHASE_OPENING_SESSION)
 
     def details(
         self, memo: Mapping[str, Any], progress: ImportProgress | None

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gdtmesh.rules import MAX_IMPORT_ID_CHARS
+
 SEPARATOR = ":"
-MAX_CHARS = 400
+MAX_CHARS = MAX_IMPORT_ID_CHARS  # a task id names its import's manifest
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.runtime.errors import ServiceError, bad_request, status_from_error
+from gdtmesh.task_api import FINISHED_STATUSES, MAX_START_BATCH
 from services.gateway import listing, visibility
 from services.gateway.task_ids import TaskId
 
@@ -44,15 +45,6 @@ log = structlog.get_logger(__name__)
 START_TOKEN = "start_token"  # memo key: which StartTask call created the workflow
 REQUEST_ID = "request_id"  # memo key: the client's idempotency key of that call
 MAX_REQUEST_ID_CHARS = 128
-MAX_BATCH = 500  # tasks per StartTasks call
-FINISHED = frozenset(
-    {
-        gateway_pb2.TASK_STATUS_SUCCEEDED,
-        gateway_pb2.TASK_STATUS_FAILED,
-        gateway_pb2.TASK_STATUS_CANCELLED,
-        gateway_pb2.TASK_STATUS_TERMINATED,
-    }
-)
 
 STATUS = {
     WorkflowExecutionStatus.RUNNING: gateway_pb2.TASK_STATUS_RUNNING,
@@ -175,8 +167,8 @@ class Tasks:
         self, tenant: str, requests: Sequence[gateway_pb2.StartTaskRequest]
     ) -> list[gateway_pb2.StartTaskResult]:
         """Start each task on its own; one's failure is its own result."""
-        if not 1 <= len(requests) <= MAX_BATCH:
-            raise bad_request({"tasks": f"give 1-{MAX_BATCH} tasks, got {len(requests)}"})
+        if not 1 <= len(requests) <= MAX_START_BATCH:
+            raise bad_request({"tasks": f"give 1-{MAX_START_BATCH} tasks, got {len(requests)}"})
         slots = asyncio.Semaphore(self._start_concurrency)
 
         async def start_one(request: gateway_pb2.StartTaskRequest) -> gateway_pb2.StartTaskResult:
@@ -237,7 +229,7 @@ class Tasks:
             if task != last:
                 yield task
                 last = task
-            if task.status in FINISHED:
+            if task.status in FINISHED_STATUSES:
                 return
             await asyncio.sleep(self._watch_interval.total_seconds())
 

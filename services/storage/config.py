@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from gdtmesh.rules import bucket_problem
 from gdtmesh.runtime.config import check_listen_address
 
 BACKENDS = ("gcs", "local")
-# GCS bucket naming rules (the dotted, domain-named form is left out on purpose).
-BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]")
 MiB = 1024 * 1024
 
 
@@ -37,11 +35,8 @@ class StorageConfig:
                 f"GDTMESH_STORAGE_BACKEND must be one of {', '.join(BACKENDS)}, "
                 f"got {self.storage_backend!r}"
             )
-        if not BUCKET_NAME.fullmatch(self.storage_bucket):
-            raise ValueError(
-                "GDTMESH_STORAGE_BUCKET must be 3-63 characters of a-z, 0-9, '-' and '_', "
-                f"starting and ending with a letter or digit, got {self.storage_bucket!r}"
-            )
+        if problem := bucket_problem(self.storage_bucket):
+            raise ValueError(f"GDTMESH_STORAGE_BUCKET {problem}")
         if self.storage_backend == "local" and not self.storage_local_dir:
             raise ValueError("GDTMESH_STORAGE_LOCAL_DIR must be set for the local backend")
         if not 1 <= self.storage_max_object_bytes <= 64 * MiB:

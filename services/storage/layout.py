@@ -15,21 +15,23 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from gdtmesh import rules
 from gdtmesh.flows import flow_info
 from gdtmesh.invoice.v1 import invoice_pb2
+from gdtmesh.rules import MAX_YEAR, MIN_YEAR, shown
+
+# Storage checks these parts with the shared rules, the ones the gateway applies at StartTask.
+from gdtmesh.rules import flow_problem as flow_problem
+from gdtmesh.rules import import_id_problem as import_id_problem
+from gdtmesh.rules import tax_code_problem as tax_code_problem
 from gdtmesh.runtime.errors import bad_request
 from gdtmesh.taxcode import is_valid_tax_code
-from services.storage.config import BUCKET_NAME
 
 ROOT = "gdt_invoices"
 # TT78 series: C (coded) or K (uncoded), two year digits, invoice type letter, two letters
 # the seller picks (C25TEM, K25TDD, C26MGA). Digits are tolerated in the last three places.
 SERIES = re.compile(r"[CK][0-9]{2}[A-Z0-9]{3}")
 MAX_NUMBER = 10**12 - 1  # TT78 numbers have at most 8 digits; leave room, stay bounded
-MIN_YEAR, MAX_YEAR = 2000, 2099
-# Task ids: letters, digits, '_', '-', ':', '+' (the gateway joins flow codes with '+'). No '.',
-# so "{id}.v2.json" can never be another import's manifest name.
-IMPORT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:+-]{0,127}")
 CONTENT_TYPES = {"json": "application/json", "xml": "application/xml"}
 
 _VERSION = r"(?:\.v(?P<version>[2-9]|[1-9][0-9]{1,5}))?"
@@ -113,48 +115,15 @@ def parse_invoice_name(name: str) -> ParsedName | None:
 # --- validation: each check returns a complaint or None; callers collect them all at once ---
 
 
-def _shown(value: str) -> str:
-    """A bounded, printable rendering of a hostile value for an error message."""
-    return repr(value[:40] + ("..." if len(value) > 40 else ""))
-
-
-def tax_code_problem(value: str) -> str | None:
-    if is_valid_tax_code(value):
-        return None
-    return (
-        "must be a valid tax code (10 digits with a correct check digit, optionally "
-        f"'-' and a 3-digit branch, or a 12-digit personal id), got {_shown(value)}"
-    )
-
-
 def bucket_problem(value: str) -> str | None:
-    if value == "" or BUCKET_NAME.fullmatch(value):
-        return None
-    return (
-        "must be empty (the default bucket) or a bucket name of a-z, 0-9, '-' and '_', "
-        f"got {_shown(value)}"
-    )
-
-
-def flow_problem(flow: int) -> str | None:
-    try:
-        flow_info(flow)  # type: ignore[arg-type]
-    except ValueError:
-        return f"must be one of the four flows, got {flow}"
-    return None
+    """Empty names the service's default bucket."""
+    return None if value == "" else rules.bucket_problem(value)
 
 
 def month_problem(month: invoice_pb2.YearMonth) -> str | None:
-    if MIN_YEAR <= month.year <= MAX_YEAR and 1 <= month.month <= 12:
+    if rules.year_problem(month.year) is None and 1 <= month.month <= 12:
         return None
     return f"must be a month of {MIN_YEAR}-{MAX_YEAR}, got {month.year}-{month.month}"
-
-
-def import_id_problem(value: str) -> str | None:
-    if IMPORT_ID.fullmatch(value):
-        return None
-    allowed = "A-Z, a-z, 0-9, '_', '-', ':', '+' (no '.' or '/')"
-    return f"must be 1-128 of {allowed}, got {_shown(value)}"
 
 
 def key_problems(key: invoice_pb2.InvoiceKey, field: str) -> dict[str, str]:
@@ -166,7 +135,7 @@ def key_problems(key: invoice_pb2.InvoiceKey, field: str) -> dict[str, str]:
         problems[f"{field}.form"] = f"must be 1-9, got {key.form}"
     if not SERIES.fullmatch(key.series):
         problems[f"{field}.series"] = (
-            f"must be a 6-character series like C25TEM or K25TDD, got {_shown(key.series)}"
+            f"must be a 6-character series like C25TEM or K25TDD, got {shown(key.series)}"
         )
     if not 1 <= key.number <= MAX_NUMBER:
         problems[f"{field}.number"] = f"must be 1-{MAX_NUMBER}, got {key.number}"
@@ -176,7 +145,7 @@ def key_problems(key: invoice_pb2.InvoiceKey, field: str) -> dict[str, str]:
 def issue_date(summary: invoice_pb2.InvoiceSummary) -> date | None:
     """The summary's issue date, or None when it is not a real day in the supported years."""
     value = summary.issue_date
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
+    if rules.year_problem(value.year):
         return None
     try:
         return date(value.year, value.month, value.day)
