@@ -101,7 +101,7 @@ class Scenario:
     def mesh_env(self) -> dict[str, str]:
         return {
             **self.budget.connector_env(),
-            "GDTMESH_PORTAL_BACKOFF_INITIAL_S": str(self.backoff_s),
+            "GDTMESH_PORTAL_BACKOFF_INITIAL_SECONDS": str(self.backoff_s),
             "GDTMESH_LOG_LEVEL": "WARNING",  # a benchmark's logs should not cost CPU
             **self.env_extra,
         }

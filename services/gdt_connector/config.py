@@ -29,9 +29,9 @@ class ConnectorConfig:
     gdt_connector_secret_key: Secret = Secret("")
 
     # Timeouts (seconds): every portal request has one; lists of cash-register invoices are slow.
-    portal_connect_timeout_s: float = 5.0
-    portal_request_timeout_s: float = 20.0
-    portal_list_timeout_s: float = 45.0
+    portal_connect_timeout_seconds: float = 5.0
+    portal_request_timeout_seconds: float = 20.0
+    portal_list_timeout_seconds: float = 45.0
     # Largest portal body read (list pages are ~0.5 MB, export ZIPs a few hundred KB).
     portal_max_body_bytes: int = 32 * 1024 * 1024
     # Login attempts, each with a fresh captcha, before giving up (UNAVAILABLE).
@@ -46,15 +46,15 @@ class ConnectorConfig:
     # with RetryInfo) instead of holding a slot asleep. A shorter wait is slept: a sleeping
     # request costs a coroutine, a refusal a Temporal activity retry. Hundreds of companies at
     # a full host budget queue ~10-30 s deep, so 15 s keeps most requests out of the retry loop.
-    portal_max_wait_s: float = 15.0
+    portal_max_wait_seconds: float = 15.0
     # Backoff after a 429 without Retry-After: doubles per 429 in a row, from initial to max.
-    portal_backoff_initial_s: float = 15.0
-    portal_backoff_max_s: float = 900.0
+    portal_backoff_initial_seconds: float = 15.0
+    portal_backoff_max_seconds: float = 900.0
 
     # How long an idle session (and the sealed password behind it) stays in Redis.
-    connector_session_ttl_s: float = 24 * 3600
+    connector_session_ttl_seconds: float = 24 * 3600
     # Renew a token this long before it expires.
-    connector_token_renew_margin_s: float = 300.0
+    connector_token_renew_margin_seconds: float = 300.0
     # FetchInvoices: largest batch, downloads in flight per call.
     connector_fetch_max_batch: int = 200
     gdt_connector_fetch_concurrency: int = 4
@@ -62,7 +62,7 @@ class ConnectorConfig:
     connector_zip_max_bytes: int = 20 * 1024 * 1024
     connector_zip_max_ratio: float = 200.0
     # SIGTERM: how long running calls may finish.
-    connector_shutdown_grace_s: float = 10.0
+    connector_shutdown_grace_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         check_listen_address("GDTMESH_GDT_CONNECTOR_LISTEN", self.gdt_connector_listen)
@@ -73,13 +73,13 @@ class ConnectorConfig:
         if self.gdt_connector_secret_key:
             decode_secret_key(self.gdt_connector_secret_key)
         for name in (
-            "portal_connect_timeout_s",
-            "portal_request_timeout_s",
-            "portal_list_timeout_s",
+            "portal_connect_timeout_seconds",
+            "portal_request_timeout_seconds",
+            "portal_list_timeout_seconds",
             "portal_account_rate",
             "portal_global_rate",
-            "portal_backoff_initial_s",
-            "connector_session_ttl_s",
+            "portal_backoff_initial_seconds",
+            "connector_session_ttl_seconds",
             "connector_zip_max_ratio",
         ):
             _check_positive(name, getattr(self, name))
@@ -92,11 +92,15 @@ class ConnectorConfig:
             "connector_zip_max_bytes",
         ):
             _check_positive(name, getattr(self, name))
-        if self.portal_max_wait_s < 0 or self.connector_token_renew_margin_s < 0:
-            raise ValueError("GDTMESH_PORTAL_MAX_WAIT_S and *_RENEW_MARGIN_S must not be negative")
-        if self.portal_backoff_max_s < self.portal_backoff_initial_s:
+        if self.portal_max_wait_seconds < 0 or self.connector_token_renew_margin_seconds < 0:
             raise ValueError(
-                "GDTMESH_PORTAL_BACKOFF_MAX_S must be >= GDTMESH_PORTAL_BACKOFF_INITIAL_S"
+                "GDTMESH_PORTAL_MAX_WAIT_SECONDS and GDTMESH_CONNECTOR_TOKEN_RENEW_MARGIN_SECONDS "
+                "must not be negative"
+            )
+        if self.portal_backoff_max_seconds < self.portal_backoff_initial_seconds:
+            raise ValueError(
+                "GDTMESH_PORTAL_BACKOFF_MAX_SECONDS must be >= "
+                "GDTMESH_PORTAL_BACKOFF_INITIAL_SECONDS"
             )
 
     @property

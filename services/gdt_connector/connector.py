@@ -29,7 +29,9 @@ class Connector:
         self, session_id: str, flow: FlowInfo, year: int, month: int
     ) -> AsyncIterator[ListPage]:
         portal = await self._portal(session_id)
-        async for page in list_month(portal, flow, year, month, self._config.portal_list_timeout_s):
+        async for page in list_month(
+            portal, flow, year, month, self._config.portal_list_timeout_seconds
+        ):
             yield page
 
     async def fetch_invoices(

@@ -99,7 +99,8 @@ class PortalClient:
         }
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(
-                total=config.portal_request_timeout_s, connect=config.portal_connect_timeout_s
+                total=config.portal_request_timeout_seconds,
+                connect=config.portal_connect_timeout_seconds,
             ),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json, */*"},
             cookie_jar=aiohttp.DummyCookieJar(),  # cookies are forwarded explicitly, per login
@@ -133,8 +134,8 @@ class PortalClient:
             if cookies:
                 headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
             timeout = aiohttp.ClientTimeout(
-                total=timeout_s or self._config.portal_request_timeout_s,
-                connect=self._config.portal_connect_timeout_s,
+                total=timeout_s or self._config.portal_request_timeout_seconds,
+                connect=self._config.portal_connect_timeout_seconds,
             )
             reply, retry_after = await self._exchange(
                 method, path, endpoint, headers, timeout, params=params, json_body=json_body

@@ -44,9 +44,9 @@ def pacer_for(config: ConnectorConfig, redis: Redis) -> Pacer:
         account_rate=config.portal_account_rate,
         account_burst=config.portal_account_burst,
         global_rate=config.portal_global_rate,
-        max_wait_s=config.portal_max_wait_s,
-        backoff_initial_s=config.portal_backoff_initial_s,
-        backoff_max_s=config.portal_backoff_max_s,
+        max_wait_s=config.portal_max_wait_seconds,
+        backoff_initial_s=config.portal_backoff_initial_seconds,
+        backoff_max_s=config.portal_backoff_max_seconds,
     )
 
 
@@ -66,15 +66,15 @@ async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> G
         redis,
         sealer_for(config),
         login.log_in,
-        session_ttl_s=config.connector_session_ttl_s,
-        renew_margin_s=config.connector_token_renew_margin_s,
+        session_ttl_s=config.connector_session_ttl_seconds,
+        renew_margin_s=config.connector_token_renew_margin_seconds,
     )
     servicer = GdtConnectorServicer(
         Connector(config, client, store), config.connector_fetch_max_batch
     )
 
     def register(server: grpc.aio.Server) -> list[str]:
-        gdt_connector_pb2_grpc.add_ConnectorServiceServicer_to_server(servicer, server)
+        gdt_connector_pb2_grpc.add_GdtConnectorServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     async def close() -> None:
@@ -94,7 +94,7 @@ async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> G
 async def serve() -> None:
     config = load(ConnectorConfig, "GDTMESH_")
     service = await start(config)
-    await run_until_signal(service, config.connector_shutdown_grace_s)
+    await run_until_signal(service, config.connector_shutdown_grace_seconds)
 
 
 def main() -> int:

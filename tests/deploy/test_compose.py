@@ -142,3 +142,9 @@ def test_workers_scale_and_everything_waits_for_health(compose: dict[str, Any]) 
             assert dependency["condition"] == "service_healthy", name
         image = service.get("image", "")
         assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image tag"
+
+
+def test_durations_are_named_in_seconds() -> None:
+    """One spelling for a duration in every service's variables: `_SECONDS`, never `_S`."""
+    for name, config_class in CONFIGS.items():
+        assert not {n for n in env_names(config_class) if n.endswith("_S")}, name

@@ -18,7 +18,7 @@ def test_defaults_are_the_real_portal_and_polite() -> None:
     assert config.gdt_connector_listen == "127.0.0.1:50061"
     assert config.portal_root == "https://hoadondientu.gdt.gov.vn/api"
     assert config.portal_account_rate == 1.0
-    assert config.portal_backoff_initial_s == 15.0
+    assert config.portal_backoff_initial_seconds == 15.0
 
 
 def test_environment_names() -> None:
@@ -56,8 +56,8 @@ def test_environment_names() -> None:
         ("GDTMESH_GDT_CONNECTOR_SECRET_KEY", base64.b64encode(b"short").decode(), "16, 24 or 32"),
         ("GDTMESH_PORTAL_ACCOUNT_RATE", "0", "GDTMESH_PORTAL_ACCOUNT_RATE"),
         ("GDTMESH_PORTAL_ACCOUNT_RATE", "fast", "GDTMESH_PORTAL_ACCOUNT_RATE"),
-        ("GDTMESH_PORTAL_MAX_WAIT_S", "-1", "GDTMESH_PORTAL_MAX_WAIT_S"),
-        ("GDTMESH_PORTAL_BACKOFF_MAX_S", "1", "GDTMESH_PORTAL_BACKOFF_MAX_S"),
+        ("GDTMESH_PORTAL_MAX_WAIT_SECONDS", "-1", "GDTMESH_PORTAL_MAX_WAIT_SECONDS"),
+        ("GDTMESH_PORTAL_BACKOFF_MAX_SECONDS", "1", "GDTMESH_PORTAL_BACKOFF_MAX_SECONDS"),
         ("GDTMESH_GDT_CONNECTOR_FETCH_CONCURRENCY", "0", "GDTMESH_GDT_CONNECTOR_FETCH_CONCURRENCY"),
     ],
 )
