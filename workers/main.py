@@ -1,13 +1,12 @@
 """The worker process: runs the import workflows and their activities on the task queue.
 
 Run it as `python -m workers` (or `gdtmesh serve worker`), configured by GDTMESH_* variables
-(`workers/config.py`).
+(`workers/config.py`); `serve(config)` runs it until a signal.
 """
 
 from __future__ import annotations
 
-import asyncio
-import signal
+from typing import NoReturn
 
 import structlog
 from temporalio.client import Client
@@ -15,10 +14,9 @@ from temporalio.worker import Worker
 
 from gdtmesh.gdt_connector.v1.gdt_connector_pb2_grpc import GdtConnectorServiceStub
 from gdtmesh.runtime.codec import parse_keys
-from gdtmesh.runtime.config import load
 from gdtmesh.runtime.grpc_client import open_channel
 from gdtmesh.runtime.metrics import metrics_listen
-from gdtmesh.runtime.process import run_process
+from gdtmesh.runtime.process import run_process, stop_signal
 from gdtmesh.runtime.temporal import connect_temporal
 from gdtmesh.storage.v1.storage_pb2_grpc import StorageServiceStub
 from workers.config import WorkerConfig
@@ -62,10 +60,7 @@ async def serve(config: WorkerConfig) -> None:
         GdtConnectorServiceStub(connector),  # type: ignore[arg-type]
         StorageServiceStub(storage),  # type: ignore[arg-type]
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_signal()
     try:
         async with build_worker(client, config, activities):
             log.info(
@@ -81,7 +76,5 @@ async def serve(config: WorkerConfig) -> None:
         await storage.close()
 
 
-def main() -> int:
-    return run_process(
-        "worker", lambda: serve(load(WorkerConfig, "GDTMESH_")), metrics_endpoint=False
-    )
+def main() -> NoReturn:
+    run_process("worker", WorkerConfig, serve, metrics_endpoint=False)

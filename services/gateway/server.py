@@ -1,10 +1,11 @@
-"""The gateway process: `start(config)` in-process (tests, the mesh), `main()` for
-`python -m services.gateway` (or `gdtmesh serve gateway`)."""
+"""The gateway process: `start(config)` in-process (tests, the mesh), `serve(config)` until a
+signal, and `main()` for `python -m services.gateway` (or `gdtmesh serve gateway`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import NoReturn
 
 import grpc
 import structlog
@@ -12,7 +13,6 @@ from temporalio.client import Client
 
 from gdtmesh.gateway.v1 import gateway_pb2_grpc
 from gdtmesh.runtime.codec import parse_keys
-from gdtmesh.runtime.config import load
 from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grpc_service
 from gdtmesh.runtime.process import run_process
 from gdtmesh.runtime.temporal import connect_temporal
@@ -95,10 +95,11 @@ async def start_codec(config: GatewayConfig) -> CodecServer:
 
 
 async def serve(config: GatewayConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then drain for the shutdown grace."""
     service = await start(config)
     log.info("gateway listening", port=service.port, task_queue=config.task_queue)
     await run_until_signal(service, config.gateway_shutdown_grace_seconds)
 
 
-def main() -> int:
-    return run_process("gateway", lambda: serve(load(GatewayConfig, "GDTMESH_")))
+def main() -> NoReturn:
+    run_process("gateway", GatewayConfig, serve)

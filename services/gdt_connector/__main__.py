@@ -1,5 +1,5 @@
-import sys
+"""`python -m services.gdt_connector`: the GDT portal connector process."""
 
 from services.gdt_connector.server import main
 
-sys.exit(main())
+main()

@@ -1,7 +1,10 @@
-"""Build and run the connector: `start(config)` in-process (tests, the mesh) and `main()` for
-`python -m services.gdt_connector`."""
+"""Build and run the connector: `start(config)` in-process (tests, the mesh), `serve(config)`
+until a signal, and `main()` for `python -m services.gdt_connector` (or
+`gdtmesh serve gdt_connector`)."""
 
 from __future__ import annotations
+
+from typing import NoReturn
 
 import grpc
 import structlog
@@ -9,7 +12,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
-from gdtmesh.runtime.config import load
 from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grpc_service
 from gdtmesh.runtime.process import run_process
 from services.gdt_connector.captcha import solve_captcha
@@ -91,11 +93,11 @@ async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> G
     return service
 
 
-async def serve() -> None:
-    config = load(ConnectorConfig, "GDTMESH_")
+async def serve(config: ConnectorConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then drain for the shutdown grace."""
     service = await start(config)
     await run_until_signal(service, config.connector_shutdown_grace_seconds)
 
 
-def main() -> int:
-    return run_process("gdt_connector", serve)
+def main() -> NoReturn:
+    run_process("gdt_connector", ConnectorConfig, serve)

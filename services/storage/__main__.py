@@ -1,5 +1,5 @@
-import sys
+"""`python -m services.storage`: the storage process."""
 
 from services.storage.server import main
 
-sys.exit(main())
+main()

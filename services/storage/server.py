@@ -1,17 +1,19 @@
-"""Build and run the storage service: `start(config)` in-process (tests, the mesh) and
-`main()` for `python -m services.storage`."""
+"""Build and run the storage service: `start(config)` in-process (tests, the mesh),
+`serve(config)` until a signal, and `main()` for `python -m services.storage` (or
+`gdtmesh serve storage`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import grpc
 import structlog
 from google.auth import exceptions as auth_exceptions
 
-from gdtmesh.runtime.config import ConfigError, load
+from gdtmesh.runtime.config import ConfigError
 from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grpc_service
 from gdtmesh.runtime.process import run_process
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
@@ -78,11 +80,11 @@ async def start(config: StorageConfig, store: ObjectStore | None = None) -> Grpc
     return service
 
 
-async def serve() -> None:
-    config = load(StorageConfig, "GDTMESH_")
+async def serve(config: StorageConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then drain for the shutdown grace."""
     service = await start(config)
     await run_until_signal(service, config.storage_shutdown_grace_seconds)
 
 
-def main() -> int:
-    return run_process("storage", serve)
+def main() -> NoReturn:
+    run_process("storage", StorageConfig, serve)

@@ -1,6 +1,7 @@
 """The shared bootstrap in real processes: spans still buffered are exported when SIGTERM stops
-the process, the metrics endpoint serves the RPC counters, and a bad metrics address is one
-line and exit code 2."""
+the process, the metrics endpoint serves the RPC counters, and a bad configuration (a bad
+metrics address included) is one line and exit code 2, whether the process is started as
+`python -m <package>` or `gdtmesh serve <process>`."""
 
 from __future__ import annotations
 
@@ -124,22 +125,46 @@ def test_the_gateway_flushes_its_spans_on_sigterm(
     assert all(s.service == "gateway" for s in spans)
 
 
-def test_a_bad_metrics_address_is_one_line() -> None:
-    env = {
-        **os.environ,
-        "GDTMESH_STORAGE_BACKEND": "local",
-        "GDTMESH_STORAGE_LISTEN": f"{HOST}:0",
-        "GDTMESH_METRICS_LISTEN": "everywhere",
-    }
+BAD_METRICS = {
+    "GDTMESH_STORAGE_BACKEND": "local",
+    "GDTMESH_STORAGE_LISTEN": f"{HOST}:0",
+    "GDTMESH_METRICS_LISTEN": "everywhere",
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "variables", "line"),
+    [
+        (
+            ["-m", "services.storage"],
+            BAD_METRICS,
+            "storage: GDTMESH_METRICS_LISTEN must be host:port, got 'everywhere'",
+        ),
+        (
+            ["-m", "programs.cli", "serve", "storage"],
+            BAD_METRICS,
+            "storage: GDTMESH_METRICS_LISTEN must be host:port, got 'everywhere'",
+        ),
+        (
+            ["-m", "programs.cli", "serve", "gdt_connector"],
+            {"GDTMESH_PORTAL_MAX_WAIT_SECONDS": "-1"},
+            "gdt_connector: bad configuration: GDTMESH_PORTAL_MAX_WAIT_SECONDS and "
+            "GDTMESH_CONNECTOR_TOKEN_RENEW_MARGIN_SECONDS must not be negative",
+        ),
+    ],
+    ids=["python -m services.storage", "gdtmesh serve storage", "gdtmesh serve gdt_connector"],
+)
+def test_a_bad_configuration_is_one_line(
+    argv: list[str], variables: dict[str, str], line: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GDTMESH_")}
     result = subprocess.run(
-        [sys.executable, "-m", "services.storage"],
-        env=env,
+        [sys.executable, *argv],
+        env={**env, **variables},
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "storage: GDTMESH_METRICS_LISTEN must be host:port, got 'everywhere'"
-    ]
+    assert result.stderr.strip().splitlines() == [line]
