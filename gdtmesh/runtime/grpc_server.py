@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from gdtmesh.runtime.errors import ServiceError
+from gdtmesh.runtime.handlers import Behaviour, wrap_handler
 from gdtmesh.runtime.metrics import RPC_HANDLED, RPC_SECONDS, RPC_STARTED
 from gdtmesh.runtime.telemetry import (
     WorkValue,
@@ -50,33 +51,28 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None:
-            return handler
+        if handler is None or handler.request_streaming:
+            return handler  # client streams (reflection) are not observed
         service, _, method = details.method.strip("/").rpartition("/")
-        if handler.unary_unary:
-            inner = handler.unary_unary
-            labels = ("unary", service, method)
+        unary_labels = ("unary", service, method)
+        stream_labels = ("server_stream", service, method)
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                with _observed(labels, request, context, self._public):
+        def unary(inner: Behaviour) -> Behaviour:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with _observed(unary_labels, request, context, self._public):
                     return await inner(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.unary_stream:
-            inner_stream = handler.unary_stream
-            stream_labels = ("server_stream", service, method)
+            return call
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        def streaming(inner: Behaviour) -> Behaviour:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 with _observed(stream_labels, request, context, self._public):
-                    async for item in inner_stream(request, context):
+                    async for item in inner(request, context):
                         yield item
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream, handler.request_deserializer, handler.response_serializer
-            )
-        return handler
+            return call
+
+        return wrap_handler(handler, unary, streaming)
 
 
 @contextmanager
@@ -178,37 +174,32 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None:
-            return handler
+        if handler is None or handler.request_streaming:
+            return handler  # client streams (reflection) are left to grpc
         method = details.method
-        if handler.unary_unary:
-            inner = handler.unary_unary
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def unary(inner: Behaviour) -> Behaviour:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
                     _check_decoded(request)
                     return await inner(request, context)
                 except Exception as error:
                     await _abort(context, method, error)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary, _tolerant(handler.request_deserializer), handler.response_serializer
-            )
-        if handler.unary_stream:
-            inner_stream = handler.unary_stream
+            return call
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        def streaming(inner: Behaviour) -> Behaviour:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
                     _check_decoded(request)
-                    async for item in inner_stream(request, context):
+                    async for item in inner(request, context):
                         yield item
                 except Exception as error:
                     await _abort(context, method, error)
 
-            return grpc.unary_stream_rpc_method_handler(
-                stream, _tolerant(handler.request_deserializer), handler.response_serializer
-            )
-        return handler
+            return call
+
+        return wrap_handler(handler, unary, streaming, deserializer=_tolerant)
 
 
 async def _abort(context: grpc.aio.ServicerContext, method: str, error: Exception) -> None:

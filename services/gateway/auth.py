@@ -16,6 +16,8 @@ from typing import Any
 
 import grpc
 
+from gdtmesh.runtime.handlers import wrap_handler
+
 _TENANT = contextvars.ContextVar[str]("gdtmesh_tenant")
 TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 MIN_KEY_CHARS = 16
@@ -136,16 +138,4 @@ def _as_tenant(handler: grpc.RpcMethodHandler, tenant: str | None) -> grpc.RpcMe
 
         return call
 
-    kinds = (
-        ("unary_unary", grpc.unary_unary_rpc_method_handler, unary),
-        ("stream_unary", grpc.stream_unary_rpc_method_handler, unary),
-        ("unary_stream", grpc.unary_stream_rpc_method_handler, streaming),
-        ("stream_stream", grpc.stream_stream_rpc_method_handler, streaming),
-    )
-    for attribute, build, wrap in kinds:
-        inner = getattr(handler, attribute)
-        if inner is not None:
-            return build(  # type: ignore[operator]
-                wrap(inner), handler.request_deserializer, handler.response_serializer
-            )
-    return handler
+    return wrap_handler(handler, unary, streaming)

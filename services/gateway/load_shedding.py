@@ -16,6 +16,7 @@ import grpc
 import structlog
 
 from gdtmesh.runtime.errors import retry_later
+from gdtmesh.runtime.handlers import wrap_handler
 from services.gateway.auth import PUBLIC_METHOD_PREFIXES
 
 log = structlog.get_logger(__name__)
@@ -58,19 +59,13 @@ class LoadSheddingInterceptor(grpc.aio.ServerInterceptor):
         method = details.method  # type: ignore[attr-defined]
         if handler is None or method.startswith(PUBLIC_METHOD_PREFIXES):
             return handler
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary_call(handler.unary_unary, method),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream_call(handler.unary_stream, method),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        return handler  # the API has no client-streaming calls
+        if handler.request_streaming:
+            return handler  # the API has no client-streaming calls
+        return wrap_handler(
+            handler,
+            lambda inner: self._unary_call(inner, method),
+            lambda inner: self._stream_call(inner, method),
+        )
 
     def _unary_call(self, inner: Callable[..., Any], method: str) -> Callable[..., Any]:
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
