@@ -103,7 +103,7 @@ class LoggingConnector(gdt_connector_pb2_grpc.GdtConnectorServiceServicer):
 
 
 def register(server: grpc.aio.Server) -> list[str]:
-    gdt_connector_pb2_grpc.add_ConnectorServiceServicer_to_server(LoggingConnector(), server)
+    gdt_connector_pb2_grpc.add_GdtConnectorServiceServicer_to_server(LoggingConnector(), server)
     return ["gdtmesh.gdt_connector.v1.GdtConnectorService"]
 
 
