@@ -19,7 +19,9 @@ import grpc
 from gdtmesh.runtime.handlers import wrap_handler
 
 _TENANT = contextvars.ContextVar[str]("gdtmesh_tenant")
-TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# A task id starts with its tenant and names the import's manifest in the bucket, so a tenant
+# name keeps to the import id's characters (gdtmesh.rules.IMPORT_ID: no '.').
+TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 MIN_KEY_CHARS = 16
 # Services anyone may call: load balancers probe health, operators list services with grpcurl.
 PUBLIC_METHOD_PREFIXES = (
@@ -37,8 +39,8 @@ def parse_api_keys(spec: str) -> dict[str, str]:
         tenant, sep, key = item.partition(":")
         if not sep or not TENANT_NAME.fullmatch(tenant):
             raise ValueError(
-                "GDTMESH_API_KEYS must look like 'tenant:key,...' with tenant names of letters, "
-                "digits, '_', '.' or '-'"
+                "GDTMESH_API_KEYS must look like 'tenant:key,...' with tenant names of 1-63 "
+                "letters, digits, '_' or '-'"
             )
         if len(key) < MIN_KEY_CHARS or any(char.isspace() for char in key):
             raise ValueError(

@@ -11,8 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
-from gdtmesh.invoice.v1.invoice_pb2 import YearMonth
+from gdtmesh.invoice.v1.invoice_pb2 import Flow, YearMonth
 from gdtmesh.runtime.errors import error_details
+from services.gateway.auth import parse_api_keys
+from services.gateway.invoice_import import InvoiceImportKind
+from services.gateway.recent_resync import RecentMonthsResyncKind
+from services.gateway.task_ids import TaskId
 from services.storage import layout
 
 BUCKETS = [
@@ -88,3 +92,23 @@ async def test_any_bucket_name_storage_refuses_is_refused_first(
         gateway, import_request(fresh_company(), bucket=bucket)
     )
     assert refused == (layout.bucket_problem(bucket) is not None)
+
+
+def test_every_task_id_the_gateway_makes_is_an_import_id_storage_accepts() -> None:
+    tenant = "t" + "a-_9" * 15 + "zz"  # the longest tenant name
+    assert len(tenant) == 63 and parse_api_keys(f"{tenant}:{'k' * 32}")
+    flows = [Flow.FLOW_SOLD_ELECTRONIC, Flow.FLOW_SOLD_CASH_REGISTER, Flow.FLOW_PURCHASE_ELECTRONIC]
+    company = "0101234560-001"
+    specs = {
+        InvoiceImportKind(): import_request(company, flows=flows).invoice_import,
+        RecentMonthsResyncKind(): pb.RecentMonthsResyncSpec(company_tax_code=company, flows=flows),
+    }
+    for kind, spec in specs.items():
+        task_id = str(TaskId(tenant, kind.id_segment, kind.task_key(spec)))
+        assert layout.import_id_problem(task_id) is None, task_id
+
+
+@pytest.mark.parametrize("tenant", ["acme.vn", "a/b", "-acme", "x" * 64])
+def test_a_tenant_name_no_import_id_could_start_with_is_refused(tenant: str) -> None:
+    with pytest.raises(ValueError, match="tenant names"):
+        parse_api_keys(f"{tenant}:{'k' * 32}")
