@@ -4,29 +4,37 @@ Every portal request passes the same gate before its handler, in the order the r
 layers answer: firewall (`request-id`), rate limits and storms (429), firewall block page,
 bearer token (401), injected 5xx / hang, server latency; a cut body is applied to the answer.
 Both bases are served: `/api/<path>` and the legacy unprefixed `/<path>`.
+
+The process: `python -m sandbox [flags]` (or `gdtmesh sandbox [flags]`) runs `serve(config)`
+until SIGTERM or SIGINT, after a banner with the demo companies and their passwords.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from aiohttp import web
 
+from gdtmesh.runtime.process import run_process, stop_signal
 from sandbox import admin, portal
 from sandbox.auth import TokenError
 from sandbox.dataset import Dataset
 from sandbox.faults import hang, send_cut
 from sandbox.portal import PORTAL, STARTED, Handler, Portal
 from sandbox.responses import firewall_rejection, spring_error, too_many_requests, unauthorized
-from sandbox.settings import SandboxSettings
+from sandbox.settings import SandboxConfig, SandboxSettings, config_from_flags, flags_parser
 
 BASES = ("/api", "")
 OVERLOADED = "Hệ thống đang bận, vui lòng thử lại sau."
 INTERNAL_ERROR = "Lỗi hệ thống."
+BANNER_COMPANIES = 20
 log = logging.getLogger(__name__)
 
 
@@ -234,3 +242,54 @@ async def _listen(runner: web.AppRunner, host: str, port: int) -> str:
     bound_port = next(address for address in runner.addresses if address not in before)[1]
     display_host = f"[{host}]" if ":" in host else host
     return f"http://{display_host}:{bound_port}"
+
+
+# ---- the process ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """`python -m sandbox [flags]`."""
+    run(flags_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> NoReturn:
+    """The sandbox process from its parsed flags (`gdtmesh sandbox` parses the same ones)."""
+    read = functools.partial(config_from_flags, args)
+    # No metrics endpoint: the sandbox's evidence is /_sandbox/stats.
+    run_process("sandbox", SandboxConfig, serve, metrics_endpoint=False, read_config=read)
+
+
+async def serve(config: SandboxConfig) -> None:
+    """Serve until SIGTERM or SIGINT; the banner on stdout says where and as whom to log in."""
+    stop = stop_signal()
+    sandbox = await start_sandbox(
+        config.settings, config.host, config.port, legacy_port=config.legacy_port
+    )
+    async with sandbox:
+        if config.storm_seconds:
+            sandbox.portal.limiter.start_storm(config.storm_seconds, time.monotonic())
+        print(banner(sandbox), flush=True)
+        await stop.wait()
+        print("sandbox: shutting down", flush=True)
+
+
+def banner(sandbox: RunningSandbox) -> str:
+    state = sandbox.portal
+    companies = list(state.dataset.companies())
+    lines = [f"GDT sandbox portal: {sandbox.api_url}  (legacy base: {sandbox.url}/)"]
+    if sandbox.legacy_url:
+        lines.append(f"legacy port: {sandbox.legacy_url}/")
+    lines.append(f"{len(companies)} companies (username = tax code):")
+    for company in companies[:BANNER_COMPANIES]:
+        flags = "  [locked]" if state.is_locked(company.mst) else ""
+        lines.append(f"  {company.mst:<16} {company.password:<14} {company.name}{flags}")
+    if len(companies) > BANNER_COMPANIES:
+        lines.append(f"  ... {len(companies) - BANNER_COMPANIES} more")
+    admin = f"{sandbox.url}/_sandbox"
+    lines += [
+        f"all companies and passwords: GET {admin}/companies",
+        f"ground truth: GET {admin}/truth?company=MST&flow=FLOW&month=YYYY-MM",
+        f"evidence: GET {admin}/stats   knobs: GET/POST {admin}/config",
+        "Ctrl-C to stop",
+    ]
+    return "\n".join(lines)

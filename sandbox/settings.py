@@ -1,28 +1,34 @@
-"""Settings of the sandbox portal: the dataset to serve and the run-time knobs (limits, faults).
+"""Settings of the sandbox portal: the dataset to serve and the run-time knobs (limits, faults),
+and the process's flags (`python -m sandbox --help`, the same as `gdtmesh sandbox --help`).
 
-`PortalConfig` is immutable; the admin API and the CLI change it with `apply_patch`, which takes
-the same JSON shape `to_dict` gives and rejects a bad value with a message naming the field.
+`PortalConfig` is immutable; the admin API and the flags change it with `apply_patch`, which
+takes the same JSON shape `to_dict` gives and rejects a bad value with a message naming the field.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
-from sandbox.dataset import DatasetSpec
+from gdtmesh.runtime import config as runtime_config
+from sandbox.model import DatasetSpec
 
 # Endpoint classes: latency and faults are set per class.
 ENDPOINT_CLASSES = ("captcha", "login", "profile", "list", "sco-list", "detail", "xml")
 FAULT_KINDS = ("error_5xx", "hang", "html_block", "cut_body")
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field."""
+class ConfigError(runtime_config.ConfigError):
+    """A configuration value is invalid; the message names the field. At start-up it is the
+    process bootstrap's bad configuration (one line, exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -239,3 +245,200 @@ class SandboxSettings:
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(64), repr=False)
     # Seeds captchas, latencies and fault draws.
     seed: int = 20251
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """The sandbox process: what it serves and where (`python -m sandbox`'s flags)."""
+
+    settings: SandboxSettings = field(default_factory=SandboxSettings)
+    host: str = "127.0.0.1"
+    port: int = 8480
+    legacy_port: int | None = None  # also serve here (the real portal's :30000 base)
+    storm_seconds: float = 0.0  # answer everything 429 this long from the start
+
+
+DESCRIPTION = """\
+Run the sandbox GDT portal: a faithful, fault-injecting stand-in for hoadondientu.gdt.gov.vn.
+
+It serves generated companies and invoices under both bases, `/api/<path>` and the legacy
+`/<path>` (also on --legacy-port if given), with captchas, JWT logins, month-limited lists with
+`state` paging, detail and XML export, rate limits and optional faults.
+
+The start-up banner prints the demo companies with their passwords (username = tax code); the
+full list is at GET /_sandbox/companies. Also: /_sandbox/truth?company=MST&flow=FLOW&month=YYYY-MM
+(the invoice keys the portal lists), /_sandbox/stats (requests, 429s, rate-limit violations),
+GET/POST /_sandbox/config (every knob below, at run time), POST /_sandbox/revoke and /_sandbox/lock.
+"""
+
+
+def flags_parser(prog: str = "python -m sandbox") -> argparse.ArgumentParser:
+    """`python -m sandbox`'s parser; `gdtmesh sandbox` puts the same flags on its own."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_flags(parser)
+    return parser
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """The process's flags; `config_from_flags` turns them into its `SandboxConfig`."""
+    serve = parser.add_argument_group("serving")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    serve.add_argument("--port", type=int, default=8480, help="port (default %(default)s)")
+    serve.add_argument("--legacy-port", type=int, help="also serve on this port (the :30000 base)")
+
+    data = parser.add_argument_group("data set")
+    data.add_argument("--seed", type=int, default=20251, help="data set seed (default %(default)s)")
+    data.add_argument(
+        "--companies", type=_at_least(0), default=3, help="companies (default %(default)s)"
+    )
+    data.add_argument(
+        "--invoices",
+        type=_at_least(0),
+        default=400,
+        help="invoices per company (default %(default)s)",
+    )
+    data.add_argument(
+        "--months", type=_at_least(1), default=3, help="calendar months (default %(default)s)"
+    )
+    data.add_argument("--today", type=date.fromisoformat, help="YYYY-MM-DD (default: today, VN)")
+    data.add_argument(
+        "--random-companies",
+        action="store_true",
+        help="generated companies instead of the demo ones",
+    )
+
+    behaviour = parser.add_argument_group("portal behaviour")
+    behaviour.add_argument("--token-lifetime", type=float, metavar="S", help="JWT lifetime (86400)")
+    behaviour.add_argument("--captcha-ttl", type=float, metavar="S", help="captcha expiry (300)")
+    behaviour.add_argument(
+        "--legacy-captcha-error", action="store_true", help="wrong captcha: 200 without token"
+    )
+    behaviour.add_argument(
+        "--allow-multi-sort", action="store_true", help="accept sorts on several fields"
+    )
+    behaviour.add_argument(
+        "--purchase-requires-ttxly",
+        action="store_true",
+        help="purchase lists without ttxly== answer 500",
+    )
+
+    limits = parser.add_argument_group("limits (rates in requests/s; 0 = unlimited)")
+    limits.add_argument("--rate-per-account", type=float, metavar="R", help="default 50")
+    limits.add_argument("--burst-per-account", type=float, metavar="N", help="default 100")
+    limits.add_argument("--rate-global", type=float, metavar="R", help="default 5000")
+    limits.add_argument("--burst-global", type=float, metavar="N", help="default 10000")
+    limits.add_argument("--retry-after", action="store_true", help="send Retry-After on 429")
+    limits.add_argument(
+        "--min-backoff",
+        type=float,
+        metavar="S",
+        help="backoff a 429 demands without Retry-After (15)",
+    )
+    limits.add_argument("--storm", type=float, metavar="S", help="answer everything 429 for S s")
+
+    data.add_argument(
+        "--freeze-clock",
+        action="store_true",
+        help="stop the clock that decides which invoices are visible at start-up, so the truth "
+        "cannot change under a running comparison (the demo and the end-to-end tests use it)",
+    )
+
+    faults = parser.add_argument_group("faults (probabilities per request, every endpoint)")
+    faults.add_argument("--latency-scale", type=float, metavar="X", help="0 = no latency (1)")
+    faults.add_argument("--error-rate", type=float, metavar="P", help="5xx answers")
+    faults.add_argument("--hang-rate", type=float, metavar="P", help="requests never answered")
+    faults.add_argument("--html-block-rate", type=float, metavar="P", help="200 HTML block pages")
+    faults.add_argument("--cut-rate", type=float, metavar="P", help="bodies cut mid-way")
+    faults.add_argument(
+        "--config",
+        metavar="JSON",
+        help="any /_sandbox/config settings, inline JSON or @file (applied last), e.g. "
+        '\'{"faults": {"hang": {"sco-list": 0.05}}}\'',
+    )
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+def config_from_flags(args: argparse.Namespace) -> SandboxConfig:
+    """The process's config from its parsed flags; ConfigError names a bad value."""
+    spec = DatasetSpec(
+        seed=args.seed,
+        companies=args.companies,
+        invoices_per_company=args.invoices,
+        months=args.months,
+        today=args.today,
+        demo=not args.random_companies,
+    )
+    try:
+        config = apply_patch(PortalConfig(), _patch_from_flags(args))
+        if args.config:
+            config = apply_patch(config, _load_json(args.config))
+    except (ValueError, OSError) as error:  # ConfigError is a ValueError too
+        raise ConfigError(f"bad configuration: {error}") from None
+    return SandboxConfig(
+        SandboxSettings(dataset=spec, config=config, seed=args.seed),
+        host=args.host,
+        port=args.port,
+        legacy_port=args.legacy_port,
+        storm_seconds=args.storm or 0.0,
+    )
+
+
+def _patch_from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    direct = {
+        "token_lifetime": "token_lifetime_s",
+        "captcha_ttl": "captcha_ttl_s",
+        "burst_per_account": "burst_per_account",
+        "burst_global": "burst_global",
+        "min_backoff": "min_backoff_s",
+        "latency_scale": "latency_scale",
+    }
+    for flag, name in direct.items():
+        if getattr(args, flag) is not None:
+            patch[name] = getattr(args, flag)
+    for flag in ("rate_per_account", "rate_global"):
+        if getattr(args, flag) is not None:
+            patch[flag] = getattr(args, flag) or None  # 0 = unlimited
+    switches = {
+        "legacy_captcha_error": ("captcha_error_legacy", True),
+        "allow_multi_sort": ("reject_multi_sort", False),
+        "purchase_requires_ttxly": ("purchase_requires_ttxly", True),
+        "retry_after": ("retry_after", True),
+    }
+    for flag, (name, value) in switches.items():
+        if getattr(args, flag):
+            patch[name] = value
+    if args.freeze_clock:
+        patch["clock_frozen_at"] = datetime.now(UTC).isoformat()
+    fault_flags = {
+        "error_rate": "error_5xx",
+        "hang_rate": "hang",
+        "html_block_rate": "html_block",
+        "cut_rate": "cut_body",
+    }
+    faults = {kind: getattr(args, flag) for flag, kind in fault_flags.items()}
+    if any(rate is not None for rate in faults.values()):
+        patch["faults"] = {kind: rate for kind, rate in faults.items() if rate is not None}
+    return patch
+
+
+def _load_json(text: str) -> Any:
+    source = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        return json.loads(source)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--config is not valid JSON: {error}") from None

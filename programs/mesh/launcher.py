@@ -274,8 +274,7 @@ def _launch_replica(
 
 def _start_sandbox(port: int, args: Sequence[str], logs: Path) -> ManagedProcess:
     # A frozen clock: invoices that "arrive" during an import would make exact checks flaky.
-    argv = [sys.executable, "-m", "programs.cli", "sandbox", "--host", HOST, "--port", str(port)]
-    argv += ["--freeze-clock"]
+    argv = [sys.executable, "-m", "sandbox", "--host", HOST, "--port", str(port), "--freeze-clock"]
 
     def ready() -> bool:
         try:
