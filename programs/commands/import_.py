@@ -24,17 +24,18 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import shutil
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gdtmesh.flows import flow_by_code
-from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
+from programs.progress import ProgressView, Tracked, all_succeeded, print_started, print_summary
+
+if TYPE_CHECKING:
+    from programs.client import GatewayClient, GatewayTarget
 
 HELP = "import the companies of a companies.json through the gateway, with live progress"
 DEFAULT_FLOWS = ("ban_ra_dien_tu", "mua_vao_dien_tu")
@@ -75,10 +76,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"gdtmesh import: {error}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(import_all(companies, target, args, sys.stdout))
+        tracked = asyncio.run(
+            import_all(
+                companies,
+                target,
+                sys.stdout,
+                max_concurrent_invoices=args.max_concurrent_invoices,
+                rerun=args.rerun,
+                wait=not args.no_wait,
+            )
+        )
     except KeyboardInterrupt:
         print("\nstopped following; the imports go on (follow one: gdtmesh watch TASK_ID)")
         return 130
+    if args.no_wait:
+        return 0 if all(not item.refused for item in tracked) else 1
+    return 0 if all_succeeded(tracked) else 1
 
 
 # -- the companies file ------------------------------------------------------------------------
@@ -167,20 +180,20 @@ def _flows(value: Any) -> tuple[Flow.ValueType, ...]:
 # -- starting and following --------------------------------------------------------------------
 
 
-@dataclass
-class Tracked:
-    company: Company
-    task_id: str = ""
-    task: gateway_pb2.Task | None = None
-    refused: str = ""  # why the gateway did not start it
-
-
 async def import_all(
-    companies: Sequence[Company], target: Any, args: argparse.Namespace, out: TextIO
-) -> int:
+    companies: Sequence[Company],
+    target: GatewayTarget,
+    out: TextIO,
+    *,
+    max_concurrent_invoices: int = 0,
+    rerun: bool = False,
+    wait: bool = True,
+) -> list[Tracked]:
+    """Start every company's import (StartTasks batches); unless `wait` is off, follow them
+    with the progress view to the summary table. One Tracked per company, in order."""
     from programs.client import GatewayClient, import_request
 
-    tracked = [Tracked(company) for company in companies]
+    tracked = [Tracked(c.company_id, c.company_name) for c in companies]
     requests = [
         import_request(
             c.company_id,
@@ -190,8 +203,8 @@ async def import_all(
             c.flows,
             username=c.username,
             bucket=c.bucket,
-            max_concurrent_invoices=args.max_concurrent_invoices,
-            rerun=args.rerun,
+            max_concurrent_invoices=max_concurrent_invoices,
+            rerun=rerun,
         )
         for c in companies
     ]
@@ -202,182 +215,18 @@ async def import_all(
                 item.refused = result.status.message
             else:
                 item.task_id, item.task = result.task.task_id, result.task
-        if args.no_wait:
+        if not wait:
             print_started(tracked, out)
-            return 0 if all(not item.refused for item in tracked) else 1
+            return tracked
         view = ProgressView(tracked, out)
         view.draw()
         await asyncio.gather(*(_follow(client, item, view) for item in tracked if item.task_id))
         view.draw(final=True)
     print_summary(tracked, out)
-    succeeded = all(
-        item.task is not None and item.task.status == gateway_pb2.TASK_STATUS_SUCCEEDED
-        for item in tracked
-    )
-    return 0 if succeeded else 1
+    return tracked
 
 
-async def _follow(client: Any, item: Tracked, view: ProgressView) -> None:
+async def _follow(client: GatewayClient, item: Tracked, view: ProgressView) -> None:
     async for task in client.watch(item.task_id):
         item.task = task
         view.changed(item)
-
-
-def print_started(tracked: Sequence[Tracked], out: TextIO) -> None:
-    for item in tracked:
-        shown = item.task_id or f"NOT STARTED: {item.refused}"
-        print(f"{item.company.company_id:<15} {shown}", file=out)
-
-
-# -- progress ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Counts:
-    discovered: int = 0
-    stored: int = 0
-    already_stored: int = 0
-    failed: int = 0
-
-    @property
-    def settled(self) -> int:
-        return self.stored + self.already_stored + self.failed
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            self.discovered + other.discovered,
-            self.stored + other.stored,
-            self.already_stored + other.already_stored,
-            self.failed + other.failed,
-        )
-
-
-def counts_of(task: gateway_pb2.Task | None) -> Counts:
-    if task is None:
-        return Counts()
-    totals = [flow.totals for flow in import_details(task).flows]
-    return Counts(
-        sum(t.discovered for t in totals),
-        sum(t.stored for t in totals),
-        sum(t.already_stored for t in totals),
-        sum(t.failed for t in totals),
-    )
-
-
-def import_details(task: gateway_pb2.Task) -> gateway_pb2.InvoiceImportDetails:
-    """The import inside any kind of task that runs one."""
-    if task.WhichOneof("details") == "recent_months_resync":
-        return task.recent_months_resync.progress
-    return task.invoice_import
-
-
-def bar(done: int, total: int, width: int = 24) -> str:
-    filled = width if total and done >= total else (width * done // total if total else 0)
-    return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
-def status_word(task: gateway_pb2.Task | None) -> str:
-    if task is None:
-        return "refused"
-    if task.status == gateway_pb2.TASK_STATUS_RUNNING:
-        phase = gateway_pb2.ImportPhase.Name(import_details(task).phase)
-        return phase.removeprefix("IMPORT_PHASE_").lower().replace("_", " ")
-    return gateway_pb2.TaskStatus.Name(task.status).removeprefix("TASK_STATUS_").lower()
-
-
-def progress_line(label: str, counts: Counts, word: str) -> str:
-    total = counts.discovered
-    share = f"{100 * counts.settled // total:>3}%" if total else "  -%"
-    return f"{label:<28} {bar(counts.settled, total)} {share} {counts.settled:>6}/{total:<6} {word}"
-
-
-class ProgressView:
-    """A bar per company and one overall: redrawn in place on a terminal (running companies
-    first when they do not all fit), one line per change otherwise."""
-
-    def __init__(self, tracked: Sequence[Tracked], out: TextIO, min_redraw_s: float = 0.2) -> None:
-        self._tracked = tracked
-        self._out = out
-        self._tty = out.isatty()
-        self._drawn_lines = 0
-        self._last_draw = 0.0
-        self._min_redraw_s = min_redraw_s
-        self._said: dict[str, str] = {}
-
-    def changed(self, item: Tracked) -> None:
-        if self._tty:
-            if time.monotonic() - self._last_draw >= self._min_redraw_s:
-                self.draw()
-            return
-        word = status_word(item.task)
-        if self._said.get(item.task_id) != word:  # a line per status or phase change
-            self._said[item.task_id] = word
-            print(self._line(item), file=self._out, flush=True)
-
-    def draw(self, final: bool = False) -> None:
-        if not self._tty:
-            if final:
-                print(self._overall(), file=self._out, flush=True)
-            return
-        lines = [self._line(item) for item in self._shown()] + ["", self._overall()]
-        if self._drawn_lines:
-            self._out.write(f"\x1b[{self._drawn_lines}F")
-        for line in lines:
-            self._out.write(f"\x1b[2K{line}\n")
-        self._out.flush()
-        self._drawn_lines = len(lines)
-        self._last_draw = time.monotonic()
-
-    def _shown(self) -> list[Tracked]:
-        room = max(3, shutil.get_terminal_size((100, 40)).lines - 4)
-        if len(self._tracked) <= room:
-            return list(self._tracked)
-        running = [
-            i for i in self._tracked if i.task and i.task.status == gateway_pb2.TASK_STATUS_RUNNING
-        ]
-        return (running + [i for i in self._tracked if i not in running])[:room]
-
-    def _line(self, item: Tracked) -> str:
-        name = item.company.company_name or item.company.company_id
-        label = f"{item.company.company_id} {name}"[:28]
-        return progress_line(label, counts_of(item.task), status_word(item.task))
-
-    def _overall(self) -> str:
-        total = sum((counts_of(item.task) for item in self._tracked), Counts())
-        done = sum(1 for item in self._tracked if item.task is None or _finished(item.task))
-        return progress_line(f"overall ({done}/{len(self._tracked)} done)", total, "")
-
-
-def _finished(task: gateway_pb2.Task) -> bool:
-    return task.status not in (gateway_pb2.TASK_STATUS_RUNNING, gateway_pb2.TASK_STATUS_UNSPECIFIED)
-
-
-def print_summary(tracked: Sequence[Tracked], out: TextIO) -> None:
-    header = f"{'company':<15} {'name':<24} {'status':<10} {'found':>7} {'stored':>7} "
-    header += f"{'already':>7} {'failed':>6}  result"
-    print("\n" + header, file=out)
-    total = Counts()
-    for item in tracked:
-        counts = counts_of(item.task)
-        total += counts
-        print(
-            f"{item.company.company_id:<15} {item.company.company_name[:24]:<24} "
-            f"{status_word(item.task):<10} {counts.discovered:>7} {counts.stored:>7} "
-            f"{counts.already_stored:>7} {counts.failed:>6}  {_result(item)}",
-            file=out,
-        )
-    print(
-        f"{'total':<15} {'':<24} {'':<10} {total.discovered:>7} {total.stored:>7} "
-        f"{total.already_stored:>7} {total.failed:>6}",
-        file=out,
-        flush=True,
-    )
-
-
-def _result(item: Tracked) -> str:
-    task = item.task
-    if task is None:
-        return f"not started: {item.refused}"
-    if task.status == gateway_pb2.TASK_STATUS_FAILED:
-        return task.failure_message
-    return import_details(task).manifest_object or task.task_id

@@ -14,13 +14,8 @@ import sys
 from typing import TextIO
 
 from gdtmesh.gateway.v1 import gateway_pb2
-from programs.commands.import_ import (
-    Counts,
-    add_gateway_arguments,
-    import_details,
-    progress_line,
-    status_word,
-)
+from programs.commands.import_ import add_gateway_arguments
+from programs.progress import Counts, import_details, progress_line, status_word
 
 HELP = "follow one task (live progress per flow) until it ends"
 

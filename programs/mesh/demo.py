@@ -1,19 +1,21 @@
-"""The demo import `make run` shows: every sandbox demo company, all four flows, every month the
-sandbox has data for; a live progress view; then the bucket compared with the ground truth."""
+"""The demo `make run` shows: `gdtmesh import` of every unlocked sandbox company (all four flows,
+every month the sandbox has data for) with its progress view and summary; then the bucket checked
+invoice by invoice against the sandbox's ground truth, and where to look further."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from gdtmesh.flows import FLOWS
-from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.vncalendar import months_between, vietnam_today
-from programs.client import GatewayClient
+from programs.client import GatewayTarget
+from programs.commands.import_ import Company, import_all
 from programs.mesh.verify import MonthCheck, bucket_client, check_month, get_json
+from programs.progress import all_succeeded
 
 
 def sandbox_range(sandbox_url: str) -> tuple[dt.date, dt.date]:
@@ -27,71 +29,23 @@ def sandbox_range(sandbox_url: str) -> tuple[dt.date, dt.date]:
     return first, today
 
 
-class ProgressView:
-    """One line per company, redrawn in place on a terminal, appended otherwise."""
-
-    def __init__(self, companies: Sequence[str], out: TextIO) -> None:
-        self._lines = dict.fromkeys(companies, "starting")
-        self._out = out
-        self._tty = out.isatty()
-        self._drawn = False
-
-    def update(self, company: str) -> Callable[[gateway_pb2.Task], None]:
-        def on_task(task: gateway_pb2.Task) -> None:
-            line = describe(task)
-            if line != self._lines[company]:
-                self._lines[company] = line
-                self._render(company)
-
-        return on_task
-
-    def _render(self, changed: str) -> None:
-        if not self._tty:
-            print(f"  {changed}  {self._lines[changed]}", file=self._out, flush=True)
-            return
-        if self._drawn:
-            self._out.write(f"\x1b[{len(self._lines)}F")
-        for company, line in self._lines.items():
-            self._out.write(f"\x1b[2K  {company}  {line}\n")
-        self._out.flush()
-        self._drawn = True
-
-
-def describe(task: gateway_pb2.Task) -> str:
-    details = task.invoice_import
-    totals = [flow.totals for flow in details.flows]
-    counts = {
-        name: sum(getattr(t, name) for t in totals)
-        for name in ("portal_total", "discovered", "stored", "already_stored", "failed")
-    }
-    status = gateway_pb2.TaskStatus.Name(task.status).removeprefix("TASK_STATUS_").lower()
-    phase = gateway_pb2.ImportPhase.Name(details.phase).removeprefix("IMPORT_PHASE_").lower()
-    return (
-        f"{status:<9} {phase:<16} portal {counts['portal_total']:>5}  found "
-        f"{counts['discovered']:>5}  stored {counts['stored']:>5}  already "
-        f"{counts['already_stored']:>5}  failed {counts['failed']:>3}"
-    )
-
-
-async def import_companies(
-    endpoints: dict[str, str],
-    companies: Sequence[dict[str, Any]],
-    start: dt.date,
-    end: dt.date,
-    out: TextIO,
-) -> dict[str, gateway_pb2.Task]:
-    view = ProgressView([c["mst"] for c in companies], out)
-    async with GatewayClient(endpoints["gateway"], endpoints["api_key"]) as client:
-        started = [
-            await client.start_import(c["mst"], c["password"], start, end) for c in companies
-        ]
-        finals = await asyncio.gather(
-            *(
-                client.wait(reply.task.task_id, on_update=view.update(c["mst"]))
-                for c, reply in zip(companies, started, strict=True)
-            )
+def sandbox_companies(sandbox_url: str, start: dt.date, end: dt.date) -> list[Company]:
+    """The sandbox's unlocked companies as a companies.json would list them: all four flows,
+    start .. end, the deployment's bucket."""
+    return [
+        Company(
+            company_id=entry["mst"],
+            company_name=entry["name"],
+            username=entry["mst"],
+            password=entry["password"],
+            start=start,
+            end=end,
+            flows=tuple(info.flow for info in FLOWS),
+            bucket="",
         )
-    return {c["mst"]: task for c, task in zip(companies, finals, strict=True)}
+        for entry in get_json(f"{sandbox_url}/_sandbox/companies")
+        if not entry["locked"]
+    ]
 
 
 def compare(
@@ -106,29 +60,45 @@ def compare(
     ]
 
 
-def print_summary(checks: Sequence[MonthCheck], out: TextIO) -> bool:
-    print("\ncompany         flow                    portal  stored  result", file=out)
-    by_flow: dict[tuple[str, str], list[MonthCheck]] = {}
+def print_truth(checks: Sequence[MonthCheck], out: TextIO) -> bool:
+    """Per company and flow, how many invoices the sandbox's ground truth holds when the bucket
+    has exactly those, each once, and nothing else ("MISMATCH" otherwise, with a line per month
+    that is off). True when every month matches."""
+    cells: dict[str, dict[str, list[MonthCheck]]] = {}
     for check in checks:
-        by_flow.setdefault((check.company, check.flow_code), []).append(check)
-    all_exact = True
-    for (company, flow), months in by_flow.items():
-        expected = sum(len(c.expected) for c in months)
-        found = sum(len(c.found.details) for c in months)
-        exact = all(c.exact for c in months)
-        all_exact &= exact
-        verdict = (
-            "exact"
-            if exact
-            else "MISMATCH "
-            + ", ".join(
-                f"{c.year}-{c.month:02d}: -{len(c.missing)} +{len(c.unexpected)}"
-                for c in months
-                if not c.exact
-            )
-        )
-        print(f"{company:<15} {flow:<22} {expected:>7} {found:>7}  {verdict}", file=out)
-    return all_exact
+        cells.setdefault(check.company, {}).setdefault(check.flow_code, []).append(check)
+    widths = {info.code: max(len(info.code), 9) for info in FLOWS}
+    print("\nthe bucket against the sandbox's ground truth, invoices per flow:", file=out)
+    print(f"{'company':<15}" + "".join(f"  {c:>{w}}" for c, w in widths.items()), file=out)
+    for company, flows in cells.items():
+        row = f"{company:<15}"
+        for code, width in widths.items():
+            months = flows.get(code, [])
+            exact = all(c.exact for c in months)
+            cell = f"{sum(len(c.expected) for c in months)} exact" if exact else "MISMATCH"
+            row += f"  {cell if months else '-':>{width}}"
+        print(row, file=out)
+    wrong = [c for c in checks if not c.exact]
+    if wrong:
+        print(f"{len(wrong)} of {len(checks)} company-flow-months do not match:", file=out)
+        for check in wrong:
+            print(f"  {_mismatch(check)}", file=out)
+    else:
+        total = sum(len(c.expected) for c in checks)
+        print(f"all {total} invoices in the bucket, each once, and nothing else", file=out)
+    out.flush()
+    return not wrong
+
+
+def _mismatch(check: MonthCheck) -> str:
+    off = (
+        (len(check.missing), "missing"),
+        (len(check.unexpected), "not in the truth"),
+        (len(check.duplicated), "stored twice"),
+        (len(check.found.bad_objects), "unreadable objects"),
+    )
+    shown = ", ".join(f"{count} {what}" for count, what in off if count)
+    return f"{check.company} {check.flow_code} {check.year:04d}-{check.month:02d}: {shown}"
 
 
 def print_next_steps(endpoints: dict[str, str], task_ids: Sequence[str], out: TextIO) -> None:
@@ -152,14 +122,14 @@ Look further:
 
 
 async def run_demo(endpoints: dict[str, str], out: TextIO = sys.stdout) -> bool:
-    """Import every unlocked demo company; True when the bucket matches the truth exactly."""
-    companies = [
-        c for c in get_json(f"{endpoints['sandbox']}/_sandbox/companies") if not c["locked"]
-    ]
+    """`gdtmesh import` of the sandbox's companies, then the bucket against the ground truth;
+    True when every import succeeded and every month matches exactly."""
     start, end = sandbox_range(endpoints["sandbox"])
-    print(f"importing {len(companies)} companies, all four flows, {start} .. {end}", file=out)
-    tasks = await import_companies(endpoints, companies, start, end, out)
-    checks = await asyncio.to_thread(compare, endpoints, list(tasks), start, end)
-    exact = print_summary(checks, out)
-    print_next_steps(endpoints, [t.task_id for t in tasks.values()], out)
-    return exact and all(t.status == gateway_pb2.TASK_STATUS_SUCCEEDED for t in tasks.values())
+    companies = sandbox_companies(endpoints["sandbox"], start, end)
+    print(f"the demo: the sandbox's companies, all four flows, {start} .. {end}", file=out)
+    target = GatewayTarget(endpoints["gateway"], endpoints["api_key"])
+    tracked = await import_all(companies, target, out)
+    mst = [company.company_id for company in companies]
+    exact = print_truth(await asyncio.to_thread(compare, endpoints, mst, start, end), out)
+    print_next_steps(endpoints, [item.task_id for item in tracked if item.task_id], out)
+    return exact and all_succeeded(tracked)

@@ -1,11 +1,13 @@
 """End to end over real processes: the mesh as `gdtmesh up` starts it imports several
 companies through the gateway, and the bucket matches the sandbox's ground truth invoice by
-invoice; the portal password appears nowhere in the workflow's raw history."""
+invoice (and the demo says so); the portal password appears nowhere in the workflow's raw
+history."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +16,8 @@ import pytest
 
 from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from programs.client import GatewayClient
+from programs.client import GatewayClient, GatewayTarget
+from programs.commands.import_ import Company, import_all
 from programs.mesh import demo
 from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
 from programs.mesh.servers import temporal_binary
@@ -32,20 +35,19 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 
 def test_import_matches_ground_truth(mesh: Mesh) -> None:
     endpoints = mesh.endpoints()
-    companies = [
-        c for c in get_json(f"{endpoints['sandbox']}/_sandbox/companies") if not c["locked"]
-    ]
-    assert len(companies) >= 2
     start, end = demo.sandbox_range(endpoints["sandbox"])
+    companies = demo.sandbox_companies(endpoints["sandbox"], start, end)
+    assert len(companies) >= 2
+    target = GatewayTarget(endpoints["gateway"], endpoints["api_key"])
 
-    tasks = asyncio.run(
-        asyncio.wait_for(
-            demo.import_companies(endpoints, companies, start, end, out=_Quiet()), timeout=600
-        )
-    )
+    out = io.StringIO()
+    tracked = asyncio.run(asyncio.wait_for(import_all(companies, target, out), timeout=600))
+    tasks = {item.company_id: item.task for item in tracked if item.task is not None}
+    assert list(tasks) == [c.company_id for c in companies]
     for mst, task in tasks.items():
         assert task.status == gateway_pb2.TASK_STATUS_SUCCEEDED, (mst, task.failure_message)
         assert task.invoice_import.manifest_object
+    assert not [c.password for c in companies if c.password in out.getvalue()]
 
     checks = demo.compare(endpoints, list(tasks), start, end)
     assert sum(len(c.expected) for c in checks) > 100  # a real amount of data went through
@@ -56,16 +58,37 @@ def test_import_matches_ground_truth(mesh: Mesh) -> None:
     ]
     assert not wrong
 
-    _assert_password_not_in_history(mesh, tasks, companies)
+    _assert_password_not_in_history(mesh, tasks, [c.password for c in companies])
+    _assert_the_demo_says_so(endpoints, companies, tasks)
+
+
+def _assert_the_demo_says_so(
+    endpoints: dict[str, str], companies: list[Company], tasks: dict[str, gateway_pb2.Task]
+) -> None:
+    """The demo is the same import (the same requests find the same finished tasks): its
+    summary has a succeeded row per company, its ground-truth table an exact cell per flow."""
+    out = io.StringIO()
+    assert asyncio.run(asyncio.wait_for(demo.run_demo(endpoints, out), timeout=300))
+    text = out.getvalue()
+    summary = text[text.index("company         name") : text.index("ground truth")].splitlines()
+    rows = {line.split()[0]: line for line in summary[1:] if line.strip()}
+    truth = text[text.index("ground truth") :].splitlines()
+    cells = {line.split()[0]: line.split()[1:] for line in truth[2:] if line[:1].isdigit()}
+    for company in companies:
+        task = tasks[company.company_id]
+        assert " succeeded " in rows[company.company_id]
+        assert rows[company.company_id].endswith(task.invoice_import.manifest_object)
+        assert cells[company.company_id][1::2] == ["exact"] * 4
+    assert "invoices in the bucket, each once, and nothing else" in text
+    assert not [c.password for c in companies if c.password in text]
 
 
 def _assert_password_not_in_history(
-    mesh: Mesh, tasks: dict[str, gateway_pb2.Task], companies: list[dict[str, object]]
+    mesh: Mesh, tasks: dict[str, gateway_pb2.Task], passwords: list[str]
 ) -> None:
     """Raw history holds no password, even inside base64 payloads; through the gateway's codec
     endpoint an authorised operator reads the payloads in clear (so the check can fail)."""
     endpoints = mesh.endpoints()
-    passwords = {str(c["password"]) for c in companies}
     codec = [
         "--codec-endpoint",
         endpoints["codec"],
@@ -103,17 +126,6 @@ def _payloads(history: str) -> list[str]:
 
     walk(json.loads(history))
     return found
-
-
-class _Quiet:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
 
 
 def test_import_of_some_flows_for_part_of_a_month(mesh: Mesh) -> None:
