@@ -52,17 +52,17 @@ class ConnectorConfig:
     portal_backoff_max_seconds: float = 900.0
 
     # How long an idle session (and the sealed password behind it) stays in Redis.
-    connector_session_ttl_seconds: float = 24 * 3600
+    gdt_connector_session_ttl_seconds: float = 24 * 3600
     # Renew a token this long before it expires.
-    connector_token_renew_margin_seconds: float = 300.0
+    gdt_connector_token_renew_margin_seconds: float = 300.0
     # FetchInvoices: largest batch, downloads in flight per call.
-    connector_fetch_max_batch: int = 200
+    gdt_connector_fetch_max_batch: int = 200
     gdt_connector_fetch_concurrency: int = 4
     # Export ZIP safety: largest uncompressed total and compression ratio accepted.
-    connector_zip_max_bytes: int = 20 * 1024 * 1024
-    connector_zip_max_ratio: float = 200.0
+    gdt_connector_zip_max_bytes: int = 20 * 1024 * 1024
+    gdt_connector_zip_max_ratio: float = 200.0
     # SIGTERM: how long running calls may finish.
-    connector_shutdown_grace_seconds: float = 10.0
+    gdt_connector_shutdown_grace_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         check_listen_address("GDTMESH_GDT_CONNECTOR_LISTEN", self.gdt_connector_listen)
@@ -79,23 +79,23 @@ class ConnectorConfig:
             "portal_account_rate",
             "portal_global_rate",
             "portal_backoff_initial_seconds",
-            "connector_session_ttl_seconds",
-            "connector_zip_max_ratio",
+            "gdt_connector_session_ttl_seconds",
+            "gdt_connector_zip_max_ratio",
         ):
             _check_positive(name, getattr(self, name))
         for name in (
             "portal_max_body_bytes",
             "portal_captcha_attempts",
             "portal_account_burst",
-            "connector_fetch_max_batch",
+            "gdt_connector_fetch_max_batch",
             "gdt_connector_fetch_concurrency",
-            "connector_zip_max_bytes",
+            "gdt_connector_zip_max_bytes",
         ):
             _check_positive(name, getattr(self, name))
-        if self.portal_max_wait_seconds < 0 or self.connector_token_renew_margin_seconds < 0:
+        if self.portal_max_wait_seconds < 0 or self.gdt_connector_token_renew_margin_seconds < 0:
             raise ValueError(
-                "GDTMESH_PORTAL_MAX_WAIT_SECONDS and GDTMESH_CONNECTOR_TOKEN_RENEW_MARGIN_SECONDS "
-                "must not be negative"
+                "GDTMESH_PORTAL_MAX_WAIT_SECONDS and "
+                "GDTMESH_GDT_CONNECTOR_TOKEN_RENEW_MARGIN_SECONDS must not be negative"
             )
         if self.portal_backoff_max_seconds < self.portal_backoff_initial_seconds:
             raise ValueError(

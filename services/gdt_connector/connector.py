@@ -20,7 +20,9 @@ class Connector:
         self._config = config
         self._client = client
         self._store = store
-        self._limits = ZipLimits(config.connector_zip_max_bytes, config.connector_zip_max_ratio)
+        self._limits = ZipLimits(
+            config.gdt_connector_zip_max_bytes, config.gdt_connector_zip_max_ratio
+        )
 
     async def open_session(self, username: str, password: str) -> tuple[str, datetime]:
         return await self._store.open(username, password)

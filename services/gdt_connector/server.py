@@ -68,11 +68,11 @@ async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> G
         redis,
         sealer_for(config),
         login.log_in,
-        session_ttl_s=config.connector_session_ttl_seconds,
-        renew_margin_s=config.connector_token_renew_margin_seconds,
+        session_ttl_s=config.gdt_connector_session_ttl_seconds,
+        renew_margin_s=config.gdt_connector_token_renew_margin_seconds,
     )
     servicer = GdtConnectorServicer(
-        Connector(config, client, store), config.connector_fetch_max_batch
+        Connector(config, client, store), config.gdt_connector_fetch_max_batch
     )
 
     def register(server: grpc.aio.Server) -> list[str]:
@@ -96,7 +96,7 @@ async def start(config: ConnectorConfig, *, solver: Solver = solve_captcha) -> G
 async def serve(config: ConnectorConfig) -> None:
     """Serve until SIGTERM or SIGINT, then drain for the shutdown grace."""
     service = await start(config)
-    await run_until_signal(service, config.connector_shutdown_grace_seconds)
+    await run_until_signal(service, config.gdt_connector_shutdown_grace_seconds)
 
 
 def main() -> NoReturn:

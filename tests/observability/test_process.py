@@ -149,7 +149,7 @@ BAD_METRICS = {
             ["-m", "programs.cli", "serve", "gdt_connector"],
             {"GDTMESH_PORTAL_MAX_WAIT_SECONDS": "-1"},
             "gdt_connector: bad configuration: GDTMESH_PORTAL_MAX_WAIT_SECONDS and "
-            "GDTMESH_CONNECTOR_TOKEN_RENEW_MARGIN_SECONDS must not be negative",
+            "GDTMESH_GDT_CONNECTOR_TOKEN_RENEW_MARGIN_SECONDS must not be negative",
         ),
     ],
     ids=["python -m services.storage", "gdtmesh serve storage", "gdtmesh serve gdt_connector"],
