@@ -15,6 +15,8 @@ from google.protobuf import any_pb2, duration_pb2, message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from gdtmesh import reasons
+
 ERROR_DOMAIN = "gdtmesh.dev"
 
 
@@ -68,7 +70,7 @@ def bad_request(violations: Mapping[str, str], text: str = "invalid request") ->
     return ServiceError(grpc.StatusCode.INVALID_ARGUMENT, f"{text}: {summary}", [detail])
 
 
-def retry_later(delay: timedelta, text: str, reason: str = "RATE_LIMITED") -> ServiceError:
+def retry_later(delay: timedelta, text: str, reason: str = reasons.RATE_LIMITED) -> ServiceError:
     """RESOURCE_EXHAUSTED with RetryInfo: the caller should come back after `delay`."""
     seconds = max(delay.total_seconds(), 0.0)
     retry = error_details_pb2.RetryInfo(

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import structlog
 
+from gdtmesh import reasons
 from gdtmesh.runtime.errors import retry_later
 from gdtmesh.runtime.handlers import wrap_handler
 from services.gateway.auth import PUBLIC_METHOD_PREFIXES
@@ -95,5 +96,5 @@ class LoadSheddingInterceptor(grpc.aio.ServerInterceptor):
         log.warning("rpc shed", method=method, budget=budget.name, limit=budget.limit)
         text = f"the gateway is at its limit of {budget.limit} {budget.name} calls; retry later"
         await context.abort_with_status(
-            retry_later(self._retry_after, text, reason="OVERLOADED").to_status()
+            retry_later(self._retry_after, text, reason=reasons.OVERLOADED).to_status()
         )

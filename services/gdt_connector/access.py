@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from gdtmesh import reasons
 from services.gdt_connector.portal import PortalClient, Reply, unavailable
 from services.gdt_connector.sessions import Session, SessionStore, Token
 
@@ -42,7 +43,7 @@ class SessionPortal:
         if reply.status == 401:
             raise unavailable(
                 f"GET {path}: the portal refused a freshly issued token for account {self.account}",
-                "PORTAL_TOKEN_REFUSED",
+                reasons.PORTAL_TOKEN_REFUSED,
             )
         return reply
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
+from gdtmesh import reasons
 from gdtmesh.runtime.errors import ServiceError, error_info
 from services.gdt_connector.access import SessionPortal
 from services.gdt_connector.listing import key_of
@@ -102,7 +103,7 @@ def _check_found(reply: Reply, what: str) -> None:
         raise ServiceError(
             grpc.StatusCode.NOT_FOUND,
             f"{what}: the portal does not know this invoice ({reply.message()})",
-            [error_info("INVOICE_NOT_FOUND")],
+            [error_info(reasons.INVOICE_NOT_FOUND)],
         )
     raise server_error(reply, what)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from gdtmesh import reasons
 from gdtmesh.flows import FlowInfo
 from gdtmesh.runtime.errors import ServiceError, error_info
 from gdtmesh.vncalendar import VIETNAM
@@ -78,13 +79,13 @@ def _check_progress(state: str, states: set[str], search: str) -> None:
         raise ServiceError(
             grpc.StatusCode.DATA_LOSS,
             f"the portal repeated a paging state (search {search}); the listing is incomplete",
-            [error_info("PORTAL_STATE_LOOP")],
+            [error_info(reasons.PORTAL_STATE_LOOP)],
         )
     if len(states) >= MAX_PAGES:
         raise ServiceError(
             grpc.StatusCode.DATA_LOSS,
             f"more than {MAX_PAGES} pages for one query (search {search}); stopped",
-            [error_info("PORTAL_STATE_LOOP")],
+            [error_info(reasons.PORTAL_STATE_LOOP)],
         )
     states.add(state)
 

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import structlog
 
+from gdtmesh import reasons
 from gdtmesh.runtime.errors import ServiceError, error_info
 from services.gdt_connector.captcha import CaptchaError
 from services.gdt_connector.portal import (
@@ -72,7 +73,7 @@ class PortalLogin:
         raise unavailable(
             f"could not get past the portal captcha for account {account} in "
             f"{self._attempts} attempts; try again later",
-            "CAPTCHA_FAILED",
+            reasons.CAPTCHA_FAILED,
         )
 
     async def _captcha(self, account: str) -> Captcha:
@@ -84,7 +85,7 @@ class PortalLogin:
         svg = data.get("content") if isinstance(data, dict) else None
         if not isinstance(key, str) or not key or not isinstance(svg, str):
             raise unavailable(
-                "captcha: the portal's answer has no key or content", "PORTAL_MALFORMED"
+                "captcha: the portal's answer has no key or content", reasons.PORTAL_MALFORMED
             )
         return Captcha(key, svg, dict(reply.cookies))
 
@@ -115,15 +116,15 @@ def read_login_reply(reply: Reply, account: str, password: str) -> str:
             grpc.StatusCode.PERMISSION_DENIED,
             f"the portal account {account} is locked ({message}); it must be unlocked with "
             "the tax office before invoices can be read",
-            [error_info("ACCOUNT_LOCKED", account=account)],
+            [error_info(reasons.ACCOUNT_LOCKED, account=account)],
         )
     if reply.status == 200 and not message:
         raise unavailable(
-            "login: the portal answered without a token or a reason", "PORTAL_MALFORMED"
+            "login: the portal answered without a token or a reason", reasons.PORTAL_MALFORMED
         )
     raise ServiceError(
         grpc.StatusCode.UNAUTHENTICATED,
         f"the portal refused the login of account {account} ({message or f'HTTP {reply.status}'}); "
         "check the username and password stored for this company",
-        [error_info("LOGIN_REFUSED", account=account)],
+        [error_info(reasons.LOGIN_REFUSED, account=account)],
     )

@@ -27,6 +27,7 @@ from datetime import timedelta
 import structlog
 from redis.asyncio import Redis
 
+from gdtmesh import reasons
 from gdtmesh.runtime.errors import retry_later
 from services.gdt_connector.metrics import PACING_REFUSED, PACING_WAIT_SECONDS
 
@@ -177,7 +178,7 @@ class Pacer:
             raise retry_later(
                 timedelta(seconds=wait),
                 f"the portal request budget for account {account} is used up; retry in {wait:.1f}s",
-                reason="RATE_LIMITED",
+                reason=reasons.RATE_LIMITED,
             )
         if wait > 0:
             PACING_WAIT_SECONDS.inc(wait)
@@ -221,5 +222,5 @@ def _backing_off(account: str, wait: float) -> Exception:
         timedelta(seconds=wait),
         f"account {account} is backing off after the portal rate limited it; "
         f"retry in {math.ceil(wait)}s",
-        reason="PORTAL_BACKOFF",
+        reason=reasons.PORTAL_BACKOFF,
     )

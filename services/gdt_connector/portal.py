@@ -34,6 +34,7 @@ from google.rpc import error_details_pb2
 from opentelemetry import trace
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
+from gdtmesh import reasons
 from gdtmesh.runtime.errors import ServiceError, error_info, retry_later
 from gdtmesh.runtime.telemetry import attached, without_baggage
 from services.gdt_connector.config import ConnectorConfig
@@ -69,7 +70,7 @@ class Reply:
     def json(self, what: str) -> Any:
         """The body as JSON; DATA_LOSS when it is not JSON (an HTML page included)."""
         if self.is_html:
-            raise unavailable(f"{what}: the portal answered with an HTML page", "PORTAL_HTML")
+            raise unavailable(f"{what}: the portal answered with an HTML page", reasons.PORTAL_HTML)
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError, RecursionError):  # nesting bombs too
@@ -203,7 +204,7 @@ class PortalClient:
             raise ServiceError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 f"{what}: the portal did not answer in time",
-                [error_info("PORTAL_TIMEOUT")],
+                [error_info(reasons.PORTAL_TIMEOUT)],
             ) from None
         except aiohttp.ClientError as error:
             raise unavailable(f"{what}: connection failed ({type(error).__name__})") from None
@@ -237,17 +238,17 @@ class PortalClient:
             raise retry_later(
                 timedelta(seconds=delay),
                 f"{what}: the portal is rate limiting account {account}; backing off {delay:.0f}s",
-                reason="PORTAL_THROTTLED",
+                reason=reasons.PORTAL_THROTTLED,
             )
         if reply.status == 403:
             # The firewall: logging in again does not cure it, only waiting does.
             raise unavailable(
                 f"{what}: the portal firewall rejected the request (HTTP 403) {reply.message()}",
-                "PORTAL_FIREWALL",
+                reasons.PORTAL_FIREWALL,
             )
         if reply.status == 200 and reply.is_html:
             raise unavailable(
-                f"{what}: the portal firewall answered with a block page", "PORTAL_FIREWALL"
+                f"{what}: the portal firewall answered with a block page", reasons.PORTAL_FIREWALL
             )
         if reply.status in (502, 503, 504):
             raise unavailable(f"{what}: the portal is unavailable (HTTP {reply.status})")
@@ -293,12 +294,12 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
-def unavailable(text: str, reason: str = "PORTAL_UNAVAILABLE") -> ServiceError:
+def unavailable(text: str, reason: str = reasons.PORTAL_UNAVAILABLE) -> ServiceError:
     return ServiceError(grpc.StatusCode.UNAVAILABLE, text.strip(), [error_info(reason)])
 
 
 def malformed(text: str) -> ServiceError:
-    return ServiceError(grpc.StatusCode.DATA_LOSS, text, [error_info("PORTAL_MALFORMED")])
+    return ServiceError(grpc.StatusCode.DATA_LOSS, text, [error_info(reasons.PORTAL_MALFORMED)])
 
 
 def server_error(reply: Reply, what: str) -> ServiceError:
@@ -308,8 +309,10 @@ def server_error(reply: Reply, what: str) -> ServiceError:
     if message:
         detail += f": {message}"
     if reply.status >= 500:
-        return unavailable(detail, "PORTAL_ERROR")
-    return ServiceError(grpc.StatusCode.FAILED_PRECONDITION, detail, [error_info("PORTAL_REFUSED")])
+        return unavailable(detail, reasons.PORTAL_ERROR)
+    return ServiceError(
+        grpc.StatusCode.FAILED_PRECONDITION, detail, [error_info(reasons.PORTAL_REFUSED)]
+    )
 
 
 def normalized(text: str) -> str:

@@ -12,6 +12,7 @@ import redis.exceptions
 import structlog
 from google.type import date_pb2
 
+from gdtmesh import reasons
 from gdtmesh.flows import FlowInfo, flow_info
 from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.invoice.v1 import invoice_pb2
@@ -172,5 +173,5 @@ def _store_errors() -> Iterator[None]:
         raise ServiceError(
             grpc.StatusCode.UNAVAILABLE,
             "the connector's session store (Redis) is unavailable; retry shortly",
-            [error_info("SESSION_STORE_UNAVAILABLE")],
+            [error_info(reasons.SESSION_STORE_UNAVAILABLE)],
         ) from None

@@ -28,6 +28,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from gdtmesh import reasons
 from gdtmesh.runtime.errors import ServiceError, error_info
 from services.gdt_connector.pacing import PREFIX
 from services.gdt_connector.portal import unavailable
@@ -112,7 +113,7 @@ class SessionStore:
             raise ServiceError(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "the session has expired or never existed; open a new session",
-                [error_info("SESSION_EXPIRED")],
+                [error_info(reasons.SESSION_EXPIRED)],
             )
         return Session(session_id, account.decode())
 
@@ -153,7 +154,7 @@ class SessionStore:
             if time.monotonic() > deadline:
                 raise unavailable(
                     f"another login of account {account} is taking too long; retry shortly",
-                    "LOGIN_BUSY",
+                    reasons.LOGIN_BUSY,
                 )
             await asyncio.sleep(LOCK_POLL_S)
 
@@ -219,7 +220,7 @@ class SessionStore:
                 grpc.StatusCode.UNAUTHENTICATED,
                 "the session can no longer log in again (expired, or sealed with another "
                 "connector key); open a new session",
-                [error_info("SESSION_EXPIRED")],
+                [error_info(reasons.SESSION_EXPIRED)],
             ) from None
 
 

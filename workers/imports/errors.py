@@ -18,10 +18,8 @@ from google.protobuf import message
 from google.rpc import error_details_pb2, status_pb2
 from temporalio.exceptions import ApplicationError
 
+from gdtmesh import reasons
 from gdtmesh.runtime.errors import error_details
-
-# The connector's ErrorInfo reason (with UNAUTHENTICATED) for a session to open anew.
-SESSION_EXPIRED = "SESSION_EXPIRED"
 
 NON_RETRYABLE = frozenset(
     {
@@ -51,10 +49,10 @@ def call_failure(
     for secret in filter(None, secrets):
         text = text.replace(secret, "***")
     non_retryable = code in NON_RETRYABLE
-    expired = code == grpc.StatusCode.UNAUTHENTICATED and reason == SESSION_EXPIRED
+    expired = code == grpc.StatusCode.UNAUTHENTICATED and reason == reasons.SESSION_EXPIRED
     return ApplicationError(
         f"{what}: {code.name}: {text}" if text else f"{what}: {code.name}",
-        type=SESSION_EXPIRED if expired else code.name,
+        type=reasons.SESSION_EXPIRED if expired else code.name,
         non_retryable=non_retryable,
         next_retry_delay=None if non_retryable else delay,
     )

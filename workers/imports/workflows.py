@@ -40,6 +40,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from gdtmesh import reasons
     from gdtmesh.flows import flow_info
     from gdtmesh.import_contract import (
         MAX_FAILURES_KEPT,
@@ -65,7 +66,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from gdtmesh.vncalendar import month_windows
     from workers.imports.activities import ImportActivities
-    from workers.imports.errors import SESSION_EXPIRED
     from workers.imports.models import (
         MAX_LISTED,
         OUTCOME_ALREADY_STORED,
@@ -271,7 +271,10 @@ class ImportEngine:
             try:
                 return await call(session_id)
             except ActivityError as error:
-                if _error_type(error) != SESSION_EXPIRED or self._renewals >= MAX_SESSION_RENEWALS:
+                if (
+                    _error_type(error) != reasons.SESSION_EXPIRED
+                    or self._renewals >= MAX_SESSION_RENEWALS
+                ):
                     raise
             async with self._session_lock:
                 if self._session_id == session_id:

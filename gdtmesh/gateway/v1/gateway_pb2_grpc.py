@@ -38,6 +38,8 @@ class TaskServiceStub:
     NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
     that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
     shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
+    ErrorInfo reasons (domain "gdtmesh"): OVERLOADED (RESOURCE_EXHAUSTED + RetryInfo): the
+    gateway is shedding load.
     """
 
     def __init__(self, channel):
@@ -91,6 +93,8 @@ class TaskServiceServicer:
     NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
     that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
     shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
+    ErrorInfo reasons (domain "gdtmesh"): OVERLOADED (RESOURCE_EXHAUSTED + RetryInfo): the
+    gateway is shedding load.
     """
 
     def StartTask(self, request, context):
@@ -196,6 +200,8 @@ class TaskService:
     NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
     that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
     shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
+    ErrorInfo reasons (domain "gdtmesh"): OVERLOADED (RESOURCE_EXHAUSTED + RetryInfo): the
+    gateway is shedding load.
     """
 
     @staticmethod

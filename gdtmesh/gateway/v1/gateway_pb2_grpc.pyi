@@ -39,6 +39,8 @@ class TaskServiceStub:
     NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
     that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
     shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
+    ErrorInfo reasons (domain "gdtmesh"): OVERLOADED (RESOURCE_EXHAUSTED + RetryInfo): the
+    gateway is shedding load.
     """
 
     @_typing.overload
@@ -84,6 +86,8 @@ class TaskServiceAsyncStub(TaskServiceStub):
     NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
     that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
     shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
+    ErrorInfo reasons (domain "gdtmesh"): OVERLOADED (RESOURCE_EXHAUSTED + RetryInfo): the
+    gateway is shedding load.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -125,6 +129,8 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
     NOT_FOUND means no such task for the caller; FAILED_PRECONDITION means the task is in a state
     that forbids the call; RESOURCE_EXHAUSTED (with google.rpc.RetryInfo) means the gateway is
     shedding load: retry after the delay; UNAVAILABLE means the task store is unreachable.
+    ErrorInfo reasons (domain "gdtmesh"): OVERLOADED (RESOURCE_EXHAUSTED + RetryInfo): the
+    gateway is shedding load.
     """
 
     @_abc_1.abstractmethod

@@ -30,6 +30,28 @@ class GdtConnectorServiceStub:
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
+
+    Failures carry a google.rpc.ErrorInfo (domain "gdtmesh") whose reason tells cases apart:
+    SESSION_EXPIRED (UNAUTHENTICATED): the session is gone or its login no longer works; open a
+    new session and retry.
+    LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
+    ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+    CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+    LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
+    SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
+    INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.
+    RATE_LIMITED (RESOURCE_EXHAUSTED + RetryInfo): the portal's request budget is used up.
+    PORTAL_BACKOFF (RESOURCE_EXHAUSTED + RetryInfo): the account is backing off after a 429.
+    PORTAL_THROTTLED (RESOURCE_EXHAUSTED + RetryInfo): the portal answered 429.
+    PORTAL_TIMEOUT (DEADLINE_EXCEEDED): the portal did not answer in time.
+    PORTAL_UNAVAILABLE (UNAVAILABLE): no connection to the portal, or an HTTP 5xx.
+    PORTAL_HTML (UNAVAILABLE): an HTML page where JSON was due (maintenance).
+    PORTAL_FIREWALL (UNAVAILABLE): the portal's firewall blocked the request.
+    PORTAL_TOKEN_REFUSED (UNAVAILABLE): the portal refused a freshly issued token.
+    PORTAL_ERROR (UNAVAILABLE): the portal reported a server-side error.
+    PORTAL_REFUSED (FAILED_PRECONDITION): the portal refused the request itself.
+    PORTAL_MALFORMED (DATA_LOSS or UNAVAILABLE): a portal answer that cannot be read.
+    PORTAL_STATE_LOOP (DATA_LOSS): the portal's `state` cursor went round in a loop.
     """
 
     def __init__(self, channel):
@@ -60,6 +82,28 @@ class GdtConnectorServiceServicer:
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
+
+    Failures carry a google.rpc.ErrorInfo (domain "gdtmesh") whose reason tells cases apart:
+    SESSION_EXPIRED (UNAUTHENTICATED): the session is gone or its login no longer works; open a
+    new session and retry.
+    LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
+    ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+    CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+    LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
+    SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
+    INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.
+    RATE_LIMITED (RESOURCE_EXHAUSTED + RetryInfo): the portal's request budget is used up.
+    PORTAL_BACKOFF (RESOURCE_EXHAUSTED + RetryInfo): the account is backing off after a 429.
+    PORTAL_THROTTLED (RESOURCE_EXHAUSTED + RetryInfo): the portal answered 429.
+    PORTAL_TIMEOUT (DEADLINE_EXCEEDED): the portal did not answer in time.
+    PORTAL_UNAVAILABLE (UNAVAILABLE): no connection to the portal, or an HTTP 5xx.
+    PORTAL_HTML (UNAVAILABLE): an HTML page where JSON was due (maintenance).
+    PORTAL_FIREWALL (UNAVAILABLE): the portal's firewall blocked the request.
+    PORTAL_TOKEN_REFUSED (UNAVAILABLE): the portal refused a freshly issued token.
+    PORTAL_ERROR (UNAVAILABLE): the portal reported a server-side error.
+    PORTAL_REFUSED (FAILED_PRECONDITION): the portal refused the request itself.
+    PORTAL_MALFORMED (DATA_LOSS or UNAVAILABLE): a portal answer that cannot be read.
+    PORTAL_STATE_LOOP (DATA_LOSS): the portal's `state` cursor went round in a loop.
     """
 
     def OpenSession(self, request, context):
@@ -117,6 +161,28 @@ class GdtConnectorService:
     Redis, never handed out), pacing and 429 backoff shared by all replicas, month windows, `state`
     pagination and the detail and XML downloads. A call that must wait for the portal's budget
     answers RESOURCE_EXHAUSTED with a google.rpc.RetryInfo delay instead of sleeping.
+
+    Failures carry a google.rpc.ErrorInfo (domain "gdtmesh") whose reason tells cases apart:
+    SESSION_EXPIRED (UNAUTHENTICATED): the session is gone or its login no longer works; open a
+    new session and retry.
+    LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
+    ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+    CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+    LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
+    SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
+    INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.
+    RATE_LIMITED (RESOURCE_EXHAUSTED + RetryInfo): the portal's request budget is used up.
+    PORTAL_BACKOFF (RESOURCE_EXHAUSTED + RetryInfo): the account is backing off after a 429.
+    PORTAL_THROTTLED (RESOURCE_EXHAUSTED + RetryInfo): the portal answered 429.
+    PORTAL_TIMEOUT (DEADLINE_EXCEEDED): the portal did not answer in time.
+    PORTAL_UNAVAILABLE (UNAVAILABLE): no connection to the portal, or an HTTP 5xx.
+    PORTAL_HTML (UNAVAILABLE): an HTML page where JSON was due (maintenance).
+    PORTAL_FIREWALL (UNAVAILABLE): the portal's firewall blocked the request.
+    PORTAL_TOKEN_REFUSED (UNAVAILABLE): the portal refused a freshly issued token.
+    PORTAL_ERROR (UNAVAILABLE): the portal reported a server-side error.
+    PORTAL_REFUSED (FAILED_PRECONDITION): the portal refused the request itself.
+    PORTAL_MALFORMED (DATA_LOSS or UNAVAILABLE): a portal answer that cannot be read.
+    PORTAL_STATE_LOOP (DATA_LOSS): the portal's `state` cursor went round in a loop.
     """
 
     @staticmethod

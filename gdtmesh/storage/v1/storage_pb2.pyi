@@ -307,8 +307,8 @@ class WriteManifestRequest(_message.Message):
     company_tax_code: _builtins.str
     """The company the import was for."""
     import_id: _builtins.str
-    """The import's id (the task id); names the manifest object. 1-128 letters, digits, '_', '-'
-    or ':', starting with a letter or digit (no '.' or '/').
+    """The import's id (the task id); names the manifest object. 1-400 letters, digits, '_', '-',
+    ':' or '+', starting with a letter or digit (no '.' or '/').
     """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:

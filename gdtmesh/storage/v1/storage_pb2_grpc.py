@@ -35,7 +35,8 @@ class StorageServiceStub:
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
     DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
-    when the service's own credentials are refused.
+    when the service's own credentials are refused. Refusals carry google.rpc.BadRequest field
+    violations; this service returns no ErrorInfo reasons.
     """
 
     def __init__(self, channel):
@@ -71,7 +72,8 @@ class StorageServiceServicer:
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
     DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
-    when the service's own credentials are refused.
+    when the service's own credentials are refused. Refusals carry google.rpc.BadRequest field
+    violations; this service returns no ErrorInfo reasons.
     """
 
     def WriteInvoice(self, request, context):
@@ -140,7 +142,8 @@ class StorageService:
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
     DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
-    when the service's own credentials are refused.
+    when the service's own credentials are refused. Refusals carry google.rpc.BadRequest field
+    violations; this service returns no ErrorInfo reasons.
     """
 
     @staticmethod

@@ -36,7 +36,8 @@ class StorageServiceStub:
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
     DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
-    when the service's own credentials are refused.
+    when the service's own credentials are refused. Refusals carry google.rpc.BadRequest field
+    violations; this service returns no ErrorInfo reasons.
     """
 
     @_typing.overload
@@ -73,7 +74,8 @@ class StorageServiceAsyncStub(StorageServiceStub):
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
     DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
-    when the service's own credentials are refused.
+    when the service's own credentials are refused. Refusals carry google.rpc.BadRequest field
+    violations; this service returns no ErrorInfo reasons.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -106,7 +108,8 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
     DATA_LOSS when the stored checksum differs from the content sent (retry); FAILED_PRECONDITION
-    when the service's own credentials are refused.
+    when the service's own credentials are refused. Refusals carry google.rpc.BadRequest field
+    violations; this service returns no ErrorInfo reasons.
     """
 
     @_abc_1.abstractmethod
