@@ -5,7 +5,6 @@ health NOT_SERVING -> `server.stop(grace)`)."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -22,6 +21,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from gdtmesh.runtime.errors import ServiceError
 from gdtmesh.runtime.handlers import Behaviour, wrap_handler
 from gdtmesh.runtime.metrics import RPC_HANDLED, RPC_SECONDS, RPC_STARTED
+from gdtmesh.runtime.process import stop_signal
 from gdtmesh.runtime.telemetry import (
     WorkValue,
     attached,
@@ -274,10 +274,6 @@ async def start_grpc_service(
 
 async def run_until_signal(service: GrpcService, grace: float) -> None:
     """Serve until SIGTERM or SIGINT, then drain gracefully."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await stop_signal().wait()
     log.info("stopping", grace_seconds=grace)
     await service.stop(grace)
