@@ -8,8 +8,10 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -148,3 +150,12 @@ def test_durations_are_named_in_seconds() -> None:
     """One spelling for a duration in every service's variables: `_SECONDS`, never `_S`."""
     for name, config_class in CONFIGS.items():
         assert not {n for n in env_names(config_class) if n.endswith("_S")}, name
+
+
+def test_the_image_holds_every_package_the_wheel_installs() -> None:
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
+        "targets"
+    ]["wheel"]["packages"]
+    dockerfile = (COMPOSE_FILE.parent / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.MULTILINE))
+    assert set(packages) <= copied, f"the image misses {set(packages) - copied}"
