@@ -1,5 +1,5 @@
 """Shared fixtures: the real third-party servers, started once per test session on free
-loopback ports and stopped afterwards."""
+loopback ports and stopped afterwards; the portal and connector fixtures of tests/support."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from services.gateway.visibility import SEARCH_ATTRIBUTE_FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+
+pytest.register_assert_rewrite("tests.support")  # before the plugin imports it
+pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Shared helpers of the gateway tests: keys, the tenant metadata, fresh companies, requests,
-waiting for a task."""
+waiting for a task. The gateway itself runs from tests/support/gateway.py."""
 
 from __future__ import annotations
 
@@ -7,22 +7,19 @@ import asyncio
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import pytest
 from google.type import date_pb2
-from import_activities import ImportDoubles
-from temporalio.client import Client
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
-from gdtmesh.gateway.v1 import gateway_pb2_grpc
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.runtime.codec import new_key_spec
 from gdtmesh.runtime.config import Secret
 from gdtmesh.taxcode import make_tax_code
 from services.gateway.config import GatewayConfig
+from tests.support.gateway import Gateway, bearer  # Gateway: the tests' fixture type
 
 CODEC_KEYS = new_key_spec("gw")
 KEY_A = "tenant-a-key-0123456789abcdef"
@@ -30,17 +27,8 @@ KEY_B = "tenant-b-key-0123456789abcdef"
 DEFAULT_BUCKET = "default-bucket"
 
 
-@dataclass
-class Gateway:
-    stub: gateway_pb2_grpc.TaskServiceStub
-    channel: grpc.aio.Channel
-    imports: ImportDoubles
-    client: Client
-    address: str = ""  # host:port the gateway listens on
-
-
 def auth(key: str = KEY_A) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {key}"),)
+    return bearer(key)
 
 
 def fresh_company() -> str:

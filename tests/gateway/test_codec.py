@@ -25,10 +25,8 @@ from gateway_support import (
     import_request,
 )
 from google.protobuf import json_format
-from import_activities import ImportDoubles
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
 from gdtmesh.gateway.v1 import gateway_pb2_grpc
@@ -38,7 +36,7 @@ from gdtmesh.runtime.temporal import connect_temporal
 from programs.mesh.servers import ManagedProcess, temporal_binary
 from services.gateway.codec_server import CodecServer, parse_tokens, start_codec_server
 from services.gateway.server import start
-from workers.imports.workflows import WORKFLOWS
+from tests.support.imports import ImportDoubles, import_worker
 
 OLD_KEY = CODEC_KEYS  # id "gw"
 NEW_KEY = new_key_spec("gw2")
@@ -85,7 +83,7 @@ async def test_a_rotated_key_still_reads_what_the_old_key_sealed(
     plain = await Client.connect(temporal_server.address)
     company = fresh_company()
     gate = asyncio.Event()
-    imports = ImportDoubles(gate=gate)
+    imports = ImportDoubles(per_month=3, gate=gate)
 
     # An old gateway (old key only) starts the task; no worker runs yet.
     old_gateway = await start(gateway_config(temporal_server.address, task_queue), old)
@@ -101,12 +99,7 @@ async def test_a_rotated_key_still_reads_what_the_old_key_sealed(
     new_gateway = await start(config, rotated)
     try:
         async with (
-            Worker(
-                rotated,
-                task_queue=task_queue,
-                workflows=WORKFLOWS,
-                activities=imports.activities(),
-            ),
+            import_worker(rotated, task_queue, imports.activities()),
             grpc.aio.insecure_channel(f"127.0.0.1:{new_gateway.port}") as channel,
         ):
             stub = gateway_pb2_grpc.TaskServiceStub(channel)

@@ -21,11 +21,11 @@ from gateway_support import (
     wait_for,
 )
 from google.rpc import error_details_pb2, status_pb2
-from import_activities import WRONG_PASSWORD
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.vncalendar import vietnam_today
+from tests.support.imports import WRONG_PASSWORD
 
 
 def finished(task: pb.Task) -> bool:

@@ -22,11 +22,11 @@ from gateway_support import (
 from google.rpc import error_details_pb2
 from google.type import date_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from import_activities import WRONG_PASSWORD
 
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.runtime.errors import error_details
+from tests.support.imports import WRONG_PASSWORD
 
 
 async def test_health_needs_no_key(gateway: Gateway) -> None:

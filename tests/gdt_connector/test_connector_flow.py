@@ -22,31 +22,11 @@ from gdtmesh.runtime.errors import error_details
 from sandbox.app import RunningSandbox
 from sandbox.dataset import Company
 from services.gdt_connector.originals import parse_xml
-from tests.gdt_connector.connector_helpers import (
-    MONTHS,
-    Connector,
-    StartConnector,
-    StartPortal,
-    requests_to,
-)
+from tests.support.connector import Connector, StartConnector
+from tests.support.portal import MONTHS, StartPortal, requests_to, truth
 
 pytestmark = pytest.mark.timeout(60)
 Key = tuple[str, str, int, int]
-
-
-async def truth(
-    portal: RunningSandbox, company: str, flow: str, year: int, month: int
-) -> list[Key]:
-    params = {"company": company, "flow": flow, "month": f"{year:04d}-{month:02d}"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{portal.url}/_sandbox/truth", params=params) as response,
-    ):
-        assert response.status == 200, await response.text()
-        body = await response.json()
-    return [
-        (k["nbmst"], k["khhdon"], int(k["shdon"]), int(k["khmshdon"])) for k in body["invoices"]
-    ]
 
 
 def key_of(invoice: invoice_pb2.InvoiceSummary) -> Key:
@@ -55,7 +35,10 @@ def key_of(invoice: invoice_pb2.InvoiceSummary) -> Key:
 
 
 async def test_every_flow_and_month_matches_the_truth(
-    connector: Connector, portal: RunningSandbox, company: Company
+    connector: Connector,
+    portal: RunningSandbox,
+    company: Company,
+    session: aiohttp.ClientSession,
 ) -> None:
     session_id = await connector.open(company)
     listed = 0
@@ -64,7 +47,7 @@ async def test_every_flow_and_month_matches_the_truth(
             pages = await connector.list_pages(session_id, info.flow, year, month)
             invoices = [invoice for page in pages for invoice in page.invoices]
             keys = [key_of(invoice) for invoice in invoices]
-            expected = await truth(portal, company.mst, info.code, year, month)
+            expected = await truth(session, portal, company.mst, info.code, year, month)
             assert len(keys) == len(set(keys)), "an invoice was streamed twice"
             assert sorted(keys) == sorted(expected), (info.code, year, month)
             # The ttxly queries are disjoint, so the summed portal totals count every invoice.
@@ -154,7 +137,7 @@ async def test_cash_register_downloads_use_the_sco_family(
 
 
 async def test_legacy_base_without_prefix(
-    start_portal: StartPortal, start_connector: StartConnector
+    start_portal: StartPortal, start_connector: StartConnector, session: aiohttp.ClientSession
 ) -> None:
     portal = await start_portal(legacy_port=0)
     assert portal.legacy_url is not None
@@ -163,7 +146,7 @@ async def test_legacy_base_without_prefix(
     session_id = await connector.open(company)
     code = company.flows[0]
     listed = await connector.list_all(session_id, flow_by_code(code).flow, *MONTHS[0])
-    expected = await truth(portal, company.mst, code, *MONTHS[0])
+    expected = await truth(session, portal, company.mst, code, *MONTHS[0])
     assert sorted(key_of(i) for i in listed) == sorted(expected)
 
 
@@ -266,7 +249,7 @@ def test_issue_dates_are_vietnam_days() -> None:
 async def test_a_batch_over_the_limit_is_refused_whole(
     start_connector: StartConnector, portal: RunningSandbox
 ) -> None:
-    connector = await start_connector(portal.url, connector_fetch_max_batch=2)
+    connector = await start_connector(portal.url, gdt_connector_fetch_max_batch=2)
     bad = invoice_pb2.InvoiceSummary(key=invoice_pb2.InvoiceKey(seller_tax_code="x"))
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await connector.fetch("s", invoice_pb2.FLOW_SOLD_ELECTRONIC, [bad] * 3)

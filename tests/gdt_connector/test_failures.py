@@ -14,23 +14,16 @@ import zipfile
 import grpc
 import pytest
 from aiohttp import web
-from google.rpc import error_details_pb2
 from redis.asyncio import Redis
 
 from gdtmesh.flows import flow_by_code
 from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.invoice.v1 import invoice_pb2
-from gdtmesh.runtime.errors import error_details, retry_delay
+from gdtmesh.runtime.errors import retry_delay
 from sandbox.app import RunningSandbox
 from sandbox.dataset import Company
-from tests.gdt_connector.connector_helpers import (
-    MONTHS,
-    Connector,
-    StartConnector,
-    StartPortal,
-    TamperingProxy,
-    requests_to,
-)
+from tests.support.connector import Connector, StartConnector, TamperingProxy, reasons
+from tests.support.portal import MONTHS, StartPortal, requests_to
 
 pytestmark = pytest.mark.timeout(60)
 LOGIN = "/security-taxpayer/authenticate"
@@ -40,10 +33,6 @@ FIREWALL = {
     "status": 403,
     "message": "Hệ thống phát hiện hành vi không hợp lệ. Yêu cầu đã bị chặn.",
 }
-
-
-def reasons(error: grpc.aio.AioRpcError) -> list[str]:
-    return [d.reason for d in error_details(error) if isinstance(d, error_details_pb2.ErrorInfo)]
 
 
 async def failing(call: asyncio.Future[object] | object) -> grpc.aio.AioRpcError:
@@ -67,7 +56,7 @@ async def test_429_backs_off_the_account_and_answers_retry_info(
 ) -> None:
     portal = await start_portal(rate_per_account=2, burst_per_account=3, min_backoff_s=1)
     company = next(c for c in portal.portal.dataset.companies() if not c.locked)
-    connector = await start_connector(portal.url, portal_backoff_initial_s=1.0)
+    connector = await start_connector(portal.url, portal_backoff_initial_seconds=1.0)
     session_id = await connector.open(company)
 
     error = await failing(connector.list_all(session_id, PURCHASE, *MONTHS[1]))
@@ -99,7 +88,7 @@ async def test_429_honours_retry_after(
     portal = await start_portal(rate_per_account=1, burst_per_account=2, retry_after=True)
     company = next(c for c in portal.portal.dataset.companies() if not c.locked)
     connector = await start_connector(
-        portal.url, portal_backoff_initial_s=30.0, portal_backoff_max_s=60.0
+        portal.url, portal_backoff_initial_seconds=30.0, portal_backoff_max_seconds=60.0
     )
     session_id = await connector.open(company)
     error = await failing(connector.list_all(session_id, PURCHASE, *MONTHS[1]))
@@ -114,7 +103,7 @@ async def test_a_batch_goes_on_past_the_invoices_that_wait_for_the_budget(
     portal = await start_portal(rate_per_account=1, burst_per_account=3, min_backoff_s=1)
     company = next(c for c in portal.portal.dataset.companies() if not c.locked)
     connector = await start_connector(
-        portal.url, portal_account_rate=1.0, portal_account_burst=2, portal_max_wait_s=3.0
+        portal.url, portal_account_rate=1.0, portal_account_burst=2, portal_max_wait_seconds=3.0
     )
     session_id, invoices = await listed(connector, company)
     batch = invoices[:6]
@@ -201,7 +190,7 @@ async def test_a_hanging_portal_is_deadline_exceeded(
 ) -> None:
     portal = await start_portal(faults={"hang": {"list": 1.0}})
     company = next(c for c in portal.portal.dataset.companies() if not c.locked)
-    connector = await start_connector(portal.url, portal_list_timeout_s=0.3)
+    connector = await start_connector(portal.url, portal_list_timeout_seconds=0.3)
     error = await failing(listed(connector, company))
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert reasons(error) == ["PORTAL_TIMEOUT"]

@@ -11,12 +11,8 @@ from gdtmesh.runtime.errors import error_details
 from sandbox.app import RunningSandbox
 from sandbox.dataset import Company
 from services.gdt_connector.captcha import CaptchaError, solve_captcha
-from tests.gdt_connector.connector_helpers import (
-    Connector,
-    StartConnector,
-    StartPortal,
-    requests_to,
-)
+from tests.support.connector import Connector, StartConnector
+from tests.support.portal import StartPortal, requests_to
 
 pytestmark = pytest.mark.timeout(30)
 CAPTCHA = "/captcha"

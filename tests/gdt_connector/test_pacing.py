@@ -8,30 +8,20 @@ import time
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from redis.asyncio import Redis
 
 from gdtmesh.flows import flow_by_code
-from gdtmesh.runtime.errors import ServiceError, error_details, retry_delay
+from gdtmesh.runtime.errors import ServiceError, retry_delay
 from sandbox.app import RunningSandbox
 from sandbox.dataset import Company
 from services.gdt_connector.pacing import Pacer
-from tests.gdt_connector.connector_helpers import (
-    MONTHS,
-    Connector,
-    StartConnector,
-    StartPortal,
-    requests_to,
-)
+from tests.support.connector import Connector, StartConnector, reasons
+from tests.support.portal import MONTHS, StartPortal, requests_to
 
 pytestmark = pytest.mark.timeout(60)
 LOGIN = "/security-taxpayer/authenticate"
 SOLD = flow_by_code("ban_ra_dien_tu").flow
 PURCHASE = flow_by_code("mua_vao_dien_tu").flow
-
-
-def reasons(error: grpc.aio.AioRpcError) -> list[str]:
-    return [d.reason for d in error_details(error) if isinstance(d, error_details_pb2.ErrorInfo)]
 
 
 def unlocked(portal: RunningSandbox) -> list[Company]:
@@ -54,7 +44,7 @@ async def test_replicas_share_the_account_budget(
         portal.url,
         portal_account_rate=10,
         portal_account_burst=2,
-        portal_max_wait_s=30,
+        portal_max_wait_seconds=30,
     )
     sessions = [await replica.open(company) for replica in replicas]
     invoices = await replicas[0].list_all(sessions[0], SOLD, *MONTHS[1])
@@ -84,7 +74,7 @@ async def test_a_long_wait_is_refused_not_slept_on(
         portal.url,
         portal_account_rate=2,
         portal_account_burst=2,
-        portal_max_wait_s=0.3,
+        portal_max_wait_seconds=0.3,
     )
     session = await replicas[0].open(company)  # captcha + login use the burst
     with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -104,7 +94,7 @@ async def test_a_429_on_one_replica_holds_back_the_other(
 ) -> None:
     portal = await start_portal(rate_per_account=3, burst_per_account=3, min_backoff_s=2)
     first, other = unlocked(portal)[:2]
-    replicas = await two_connectors(start_connector, portal.url, portal_backoff_initial_s=2.0)
+    replicas = await two_connectors(start_connector, portal.url, portal_backoff_initial_seconds=2.0)
     session = await replicas[0].open(first)
     other_session = await replicas[1].open(other)
     with pytest.raises(grpc.aio.AioRpcError) as raised:

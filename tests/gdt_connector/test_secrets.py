@@ -18,7 +18,8 @@ from gdtmesh.runtime.logs import configure_logging
 from sandbox.app import RunningSandbox
 from sandbox.dataset import Company
 from services.gdt_connector.sealing import Sealer
-from tests.gdt_connector.connector_helpers import MONTHS, SECRET_KEY, Connector, requests_to
+from tests.support.connector import SECRET_KEY, Connector
+from tests.support.portal import MONTHS, requests_to
 
 pytestmark = pytest.mark.timeout(30)
 SOLD = invoice_pb2.FLOW_SOLD_ELECTRONIC

@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.taxcode import make_tax_code
-from tests.hostile.gateway_fixtures import KEY_A, HostileGateway, metadata
+from tests.hostile.gateway_fixtures import KEY_A
+from tests.support.gateway import Gateway, bearer
 
 SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["TaskService"]
 METHODS = list(SERVICE.methods)
@@ -213,7 +214,7 @@ def _field(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
 # ---- calls -----------------------------------------------------------------------------------
 
 
-def _caller(gateway: HostileGateway, method: MethodDescriptor) -> Callable[..., Any]:
+def _caller(gateway: Gateway, method: MethodDescriptor) -> Callable[..., Any]:
     path = f"/{SERVICE.full_name}/{method.name}"
     identity: Callable[[bytes], bytes] = lambda data: data  # noqa: E731
     if method.server_streaming:
@@ -221,14 +222,12 @@ def _caller(gateway: HostileGateway, method: MethodDescriptor) -> Callable[..., 
     return gateway.channel.unary_unary(path, identity, identity)
 
 
-async def call(
-    gateway: HostileGateway, method: MethodDescriptor, payload: bytes
-) -> grpc.StatusCode:
+async def call(gateway: Gateway, method: MethodDescriptor, payload: bytes) -> grpc.StatusCode:
     """Send raw request bytes; the status the call ended with."""
     invoke = _caller(gateway, method)
     try:
         if method.server_streaming:
-            stream = invoke(payload, metadata=metadata(KEY_A), timeout=STREAM_TIMEOUT_S)
+            stream = invoke(payload, metadata=bearer(KEY_A), timeout=STREAM_TIMEOUT_S)
             received = 0
             async for _ in stream:
                 received += 1
@@ -236,7 +235,7 @@ async def call(
                     stream.cancel()
                     break
         else:
-            await invoke(payload, metadata=metadata(KEY_A), timeout=CALL_TIMEOUT_S)
+            await invoke(payload, metadata=bearer(KEY_A), timeout=CALL_TIMEOUT_S)
     except grpc.aio.AioRpcError as error:
         if method.server_streaming and error.code() in (
             grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -269,7 +268,7 @@ def on_this_loop() -> Callable[[Coroutine[Any, Any, T]], T]:
 
 @pytest.mark.parametrize("method", METHODS, ids=[m.name for m in METHODS])
 async def test_generated_requests_get_well_defined_codes(
-    hostile_gateway: HostileGateway, method: MethodDescriptor
+    hostile_gateway: Gateway, method: MethodDescriptor
 ) -> None:
     run = on_this_loop()
 
@@ -285,7 +284,7 @@ async def test_generated_requests_get_well_defined_codes(
 
 @pytest.mark.parametrize("method", METHODS, ids=[m.name for m in METHODS])
 async def test_malformed_bytes_get_well_defined_codes(
-    hostile_gateway: HostileGateway, method: MethodDescriptor
+    hostile_gateway: Gateway, method: MethodDescriptor
 ) -> None:
     run = on_this_loop()
 
@@ -316,7 +315,7 @@ def _truncated(descriptor: Descriptor) -> st.SearchStrategy[bytes]:
 @pytest.mark.parametrize("method", METHODS, ids=[m.name for m in METHODS])
 @pytest.mark.parametrize("size", [5 * 1024 * 1024, 20 * 1024 * 1024, 64 * 1024 * 1024])
 async def test_oversized_requests_are_refused(
-    hostile_gateway: HostileGateway, method: MethodDescriptor, size: int
+    hostile_gateway: Gateway, method: MethodDescriptor, size: int
 ) -> None:
     # A string field of `size` bytes in an otherwise empty request (field 1 of every request
     # message is a string or a repeated message; both are length-delimited).
@@ -329,7 +328,7 @@ async def test_oversized_requests_are_refused(
 
 
 async def test_many_bad_fields_still_answer_invalid_argument(
-    hostile_gateway: HostileGateway,
+    hostile_gateway: Gateway,
 ) -> None:
     spec = gateway_pb2.InvoiceImportSpec(
         company_tax_code=_tax_codes[0],
@@ -352,7 +351,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-async def _still_serving(gateway: HostileGateway) -> None:
+async def _still_serving(gateway: Gateway) -> None:
     reply = await health_pb2_grpc.HealthStub(gateway.channel).Check(
         health_pb2.HealthCheckRequest(), timeout=5
     )

@@ -25,15 +25,14 @@ from aiohttp import web
 from gdtmesh.flows import flow_by_code
 from sandbox.app import RunningSandbox
 from sandbox.dataset import Company
-from tests.gdt_connector.connector_helpers import MONTHS, StartConnector, TamperingProxy
+from tests.support.connector import Rewrite, StartConnector, TamperingProxy
+from tests.support.portal import MONTHS
 
 pytestmark = pytest.mark.timeout(120)
 SOLD = flow_by_code("ban_ra_dien_tu").flow
 BROKEN = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
 MiB = 1024 * 1024
 DEEP = 100_000  # nesting depth of a JSON body: far past Python's recursion limit
-
-Rewrite = Callable[[web.Request, int, bytes], web.StreamResponse | None]
 
 
 def json_answer(value: Any) -> Rewrite:

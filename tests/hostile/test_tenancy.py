@@ -20,7 +20,8 @@ from google.type import date_pb2
 from gdtmesh.gateway.v1 import gateway_pb2 as pb
 from gdtmesh.gateway.v1 import gateway_pb2_grpc
 from gdtmesh.taxcode import make_tax_code
-from tests.hostile.gateway_fixtures import KEY_A, KEY_B, HostileGateway, metadata
+from tests.hostile.gateway_fixtures import KEY_A, KEY_B
+from tests.support.gateway import Gateway, bearer
 
 SERVICE = pb.DESCRIPTOR.services_by_name["TaskService"]
 TIMEOUT_S = 15.0
@@ -38,11 +39,11 @@ REQUESTS: dict[str, Callable[[pb.InvoiceImportSpec, str], message.Message]] = {
 NAMES_A_TASK = ("GetTask", "WatchTask", "CancelTask")
 BAD_CREDENTIALS = {
     "missing": (),
-    "unknown key": metadata("not-a-key-of-any-tenant-000000"),
+    "unknown key": bearer("not-a-key-of-any-tenant-000000"),
     "empty bearer": (("authorization", "Bearer "),),
     "wrong scheme": (("authorization", f"Basic {KEY_A}"),),
-    "key with a suffix": metadata(KEY_A + "x"),
-    "key prefix": metadata(KEY_A[:-1]),
+    "key with a suffix": bearer(KEY_A + "x"),
+    "key prefix": bearer(KEY_A[:-1]),
     "unknown x-api-key": (("x-api-key", "not-a-key-of-any-tenant-000000"),),
 }
 
@@ -57,18 +58,18 @@ def spec_for(company: str) -> pb.InvoiceImportSpec:
 
 
 @pytest.fixture(scope="module")
-async def task_of_a(hostile_gateway: HostileGateway) -> tuple[pb.InvoiceImportSpec, str]:
+async def task_of_a(hostile_gateway: Gateway) -> tuple[pb.InvoiceImportSpec, str]:
     """A RUNNING task of tenant A (its login waits until the module ends)."""
     spec = spec_for(make_tax_code(random.Random(uuid.uuid4().int)))
     stub = gateway_pb2_grpc.TaskServiceStub(hostile_gateway.channel)
     reply = await stub.StartTask(
-        pb.StartTaskRequest(invoice_import=spec), metadata=metadata(KEY_A), timeout=TIMEOUT_S
+        pb.StartTaskRequest(invoice_import=spec), metadata=bearer(KEY_A), timeout=TIMEOUT_S
     )
     return spec, reply.task.task_id
 
 
 async def invoke(
-    gateway: HostileGateway, rpc: str, request: message.Message, meta: Any
+    gateway: Gateway, rpc: str, request: message.Message, meta: Any
 ) -> tuple[grpc.StatusCode, list[Any]]:
     """Call `rpc`; its code and the responses (a stream is read for a moment)."""
     method = SERVICE.methods_by_name[rpc]
@@ -99,7 +100,7 @@ def test_the_matrix_covers_every_rpc() -> None:
 @pytest.mark.parametrize("credentials", list(BAD_CREDENTIALS), ids=list(BAD_CREDENTIALS))
 @pytest.mark.parametrize("rpc", list(REQUESTS))
 async def test_missing_or_wrong_credentials_are_unauthenticated(
-    hostile_gateway: HostileGateway,
+    hostile_gateway: Gateway,
     task_of_a: tuple[pb.InvoiceImportSpec, str],
     rpc: str,
     credentials: str,
@@ -114,23 +115,21 @@ async def test_missing_or_wrong_credentials_are_unauthenticated(
 
 @pytest.mark.parametrize("rpc", NAMES_A_TASK)
 async def test_another_tenants_task_is_not_found(
-    hostile_gateway: HostileGateway, task_of_a: tuple[pb.InvoiceImportSpec, str], rpc: str
+    hostile_gateway: Gateway, task_of_a: tuple[pb.InvoiceImportSpec, str], rpc: str
 ) -> None:
     spec, task_id = task_of_a
-    code, received = await invoke(
-        hostile_gateway, rpc, REQUESTS[rpc](spec, task_id), metadata(KEY_B)
-    )
+    code, received = await invoke(hostile_gateway, rpc, REQUESTS[rpc](spec, task_id), bearer(KEY_B))
     assert code == grpc.StatusCode.NOT_FOUND and not received
     await _still_running_for_a(hostile_gateway, task_id)
 
 
 async def test_another_tenants_tasks_are_never_listed(
-    hostile_gateway: HostileGateway, task_of_a: tuple[pb.InvoiceImportSpec, str]
+    hostile_gateway: Gateway, task_of_a: tuple[pb.InvoiceImportSpec, str]
 ) -> None:
     spec, task_id = task_of_a
     await _listed_for(hostile_gateway, KEY_A, task_id)  # A sees it (visibility has caught up)
     code, (reply,) = await invoke(
-        hostile_gateway, "ListTasks", REQUESTS["ListTasks"](spec, task_id), metadata(KEY_B)
+        hostile_gateway, "ListTasks", REQUESTS["ListTasks"](spec, task_id), bearer(KEY_B)
     )
     assert code == grpc.StatusCode.OK
     assert all(not t.task_id.startswith("tenant-a:") for t in reply.tasks), reply.tasks
@@ -138,12 +137,10 @@ async def test_another_tenants_tasks_are_never_listed(
 
 @pytest.mark.parametrize("rpc", ["StartTask", "StartTasks"])
 async def test_the_same_start_by_another_tenant_is_its_own_task(
-    hostile_gateway: HostileGateway, task_of_a: tuple[pb.InvoiceImportSpec, str], rpc: str
+    hostile_gateway: Gateway, task_of_a: tuple[pb.InvoiceImportSpec, str], rpc: str
 ) -> None:
     spec, task_id = task_of_a
-    code, (reply,) = await invoke(
-        hostile_gateway, rpc, REQUESTS[rpc](spec, task_id), metadata(KEY_B)
-    )
+    code, (reply,) = await invoke(hostile_gateway, rpc, REQUESTS[rpc](spec, task_id), bearer(KEY_B))
     assert code == grpc.StatusCode.OK
     result = reply.results[0] if rpc == "StartTasks" else reply
     assert result.task.task_id.startswith("tenant-b:") and result.task.task_id != task_id
@@ -153,17 +150,17 @@ async def test_the_same_start_by_another_tenant_is_its_own_task(
     await _still_running_for_a(hostile_gateway, task_id)
 
 
-async def _still_running_for_a(gateway: HostileGateway, task_id: str) -> None:
+async def _still_running_for_a(gateway: Gateway, task_id: str) -> None:
     code, (reply,) = await invoke(
-        gateway, "GetTask", pb.GetTaskRequest(task_id=task_id), metadata(KEY_A)
+        gateway, "GetTask", pb.GetTaskRequest(task_id=task_id), bearer(KEY_A)
     )
     assert code == grpc.StatusCode.OK and reply.task.status == pb.TASK_STATUS_RUNNING, reply
 
 
-async def _listed_for(gateway: HostileGateway, key: str, task_id: str) -> None:
+async def _listed_for(gateway: Gateway, key: str, task_id: str) -> None:
     for _ in range(50):
         code, (reply,) = await invoke(
-            gateway, "ListTasks", pb.ListTasksRequest(page_size=100), metadata(key)
+            gateway, "ListTasks", pb.ListTasksRequest(page_size=100), bearer(key)
         )
         if code == grpc.StatusCode.OK and any(t.task_id == task_id for t in reply.tasks):
             return

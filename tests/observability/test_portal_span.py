@@ -21,6 +21,7 @@ from programs.mesh.servers import ManagedProcess
 from services.gdt_connector.config import ConnectorConfig
 from services.gdt_connector.pacing import Pacer
 from services.gdt_connector.portal import PortalClient
+from tests.support.portal import serving
 
 TASK_ID = "acme:invoice-import:0101234567:20250101-20250131:all"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMTAxMjM0NTY3In0.signature"
@@ -42,13 +43,8 @@ async def portal() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
     app = web.Application()
     app.router.add_get("/api/query/invoices/purchase", listing)
     app.router.add_get("/api/captcha", captcha)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", seen
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url, seen
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gdtmesh.flows import FLOWS, FlowInfo
 from gdtmesh.gateway.v1 import gateway_pb2
+from programs.bench.runs import post_json
 from programs.client import GatewayClient
 from programs.mesh.demo import sandbox_range
 from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
@@ -80,7 +81,7 @@ def _run_import(mesh: Mesh, receiver: OtlpReceiver) -> Import:
     first, today = sandbox_range(sandbox)
     month = f"{today.year:04d}-{today.month:02d}"
     flow, invoices = _busiest_flow(sandbox, company["mst"], month)
-    _post(f"{sandbox}/_sandbox/config", {"retry_after": True, "storm_seconds": 1})
+    post_json(f"{sandbox}/_sandbox/config", {"retry_after": True, "storm_seconds": 1})
 
     async def run() -> gateway_pb2.Task:
         async with GatewayClient(endpoints["gateway"], endpoints["api_key"]) as client:
@@ -123,14 +124,6 @@ def _busiest_flow(sandbox: str, company: str, month: str) -> tuple[FlowInfo, int
     count, flow = max(counts, key=lambda pair: pair[0])
     assert count > 0, "the sandbox month has no invoices"
     return flow, count
-
-
-def _post(url: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10):
-        pass
 
 
 def _scrape(url: str) -> str:
@@ -254,7 +247,7 @@ def test_process_log_lines_point_at_their_spans(traced: Import) -> None:
 
     [login] = [
         line
-        for line in _log_lines(traced.logs / "connector.log")
+        for line in _log_lines(traced.logs / "gdt_connector.log")
         if line["event"] == "logged in" and line.get("trace_id") == trace_id
     ]
     span = spans[(login["trace_id"], login["span_id"])]  # a span that was exported

@@ -12,25 +12,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sandbox.app import RunningSandbox, start_sandbox
-from sandbox.dataset import Company, Dataset, DatasetSpec
+from sandbox.app import RunningSandbox
+from sandbox.dataset import Company, Dataset
 from sandbox.faults import FaultInjector
-from sandbox.settings import PortalConfig, SandboxSettings, apply_patch
+from sandbox.settings import PortalConfig, apply_patch
+from tests.support.portal import SANDBOX_SPEC, configure, portal_stats
 
 pytestmark = pytest.mark.timeout(30)
-TEST_SPEC = DatasetSpec(seed=7, companies=3, invoices_per_company=400, months=3)
-
-
-async def _stats(session: aiohttp.ClientSession, portal: RunningSandbox) -> dict[str, Any]:
-    async with session.get(f"{portal.url}/_sandbox/stats") as response:
-        return await response.json()
-
-
-async def _configure(
-    session: aiohttp.ClientSession, portal: RunningSandbox, patch: dict[str, Any]
-) -> None:
-    async with session.post(f"{portal.url}/_sandbox/config", json=patch) as response:
-        assert response.status == 200, await response.text()
 
 
 async def test_account_rate_limit_and_violations(
@@ -48,11 +36,11 @@ async def test_account_rate_limit_and_violations(
     await asyncio.sleep(0.6)  # the bucket has a token again, but 15 s have not passed
     assert (await client.get("/security-taxpayer/profile")).status == 200
 
-    account = (await _stats(session, portal))["accounts"][company.mst]
+    account = (await portal_stats(session, portal))["accounts"][company.mst]
     assert account["throttled"] == 2
     assert account["over_rate"] == 1 and account["during_backoff"] == 2
     assert account["violations"] == 3
-    stats = await _stats(session, portal)
+    stats = await portal_stats(session, portal)
     assert stats["requests"]["/security-taxpayer/profile"] == {"200": 3, "429": 2}
     assert [v["kind"] for v in stats["violation_log"]] == [
         "over_rate",
@@ -74,7 +62,7 @@ async def test_retry_after_switch_and_polite_client(
     assert wait >= 1
     await asyncio.sleep(wait + 0.05)  # exactly what the portal asked for
     assert (await client.get("/security-taxpayer/profile")).status == 200
-    account = (await _stats(session, portal))["accounts"][company.mst]
+    account = (await portal_stats(session, portal))["accounts"][company.mst]
     assert account == {
         "requests": 4,
         "throttled": 1,
@@ -98,7 +86,7 @@ async def test_storm(
     portal: RunningSandbox, client: Any, company: Company, session: aiohttp.ClientSession
 ) -> None:
     await client.login(company)
-    await _configure(session, portal, {"storm_seconds": 1})
+    await configure(session, portal, {"storm_seconds": 1})
     async with session.get(f"{portal.url}/_sandbox/config") as response:
         assert 0 < (await response.json())["storm_remaining_s"] <= 1
     assert (await client.get("/security-taxpayer/profile")).status == 429
@@ -125,7 +113,7 @@ async def test_5xx_per_endpoint_class(
         if response.status == 500:
             assert {"message", "path", "requestId"} <= set(await response.json())
     assert statuses <= {500, 502, 503, 504} and len(statuses) > 1
-    assert (await _stats(session, portal))["faults"] == {"error_5xx": 30}
+    assert (await portal_stats(session, portal))["faults"] == {"error_5xx": 30}
 
 
 async def test_hung_sco_list_needs_a_client_timeout(
@@ -150,7 +138,7 @@ async def test_hung_sco_list_needs_a_client_timeout(
         )
     assert time.monotonic() - started < 2
     for _ in range(20):  # the sandbox notices the client left within a poll interval
-        requests = (await _stats(session, portal))["requests"]
+        requests = (await portal_stats(session, portal))["requests"]
         if requests.get("/sco-query/invoices/sold") == {"hang": 1}:
             break
         await asyncio.sleep(0.1)
@@ -166,15 +154,11 @@ async def test_html_block_page_with_status_200(
     async with client.session.get(f"{portal.api_url}/captcha") as response:
         assert response.status == 200 and response.content_type == "text/html"
         assert "Request Rejected" in await response.text()
-    await _configure_faults(client, portal, {"html_block": {"captcha": 0.0}})
+    await configure(client.session, portal, {"faults": {"html_block": {"captcha": 0.0}}})
     await client.login(company)
     response = await client.get("/query/invoices/detail", nbmst="1", khhdon="C", shdon=1)
     assert response.status == 200 and response.content_type == "text/html"
     assert "Request Rejected" in await response.text()
-
-
-async def _configure_faults(client: Any, portal: RunningSandbox, faults: dict[str, Any]) -> None:
-    await _configure(client.session, portal, {"faults": faults})
 
 
 async def test_cut_mid_body(
@@ -196,7 +180,7 @@ async def test_cut_mid_body(
         ) as response:
             assert response.status == 200
             await response.read()
-    requests = (await _stats(session, portal))["requests"]
+    requests = (await portal_stats(session, portal))["requests"]
     assert requests["/query/invoices/sold"] == {"cut": 1}
 
 
@@ -234,22 +218,24 @@ class _BrokenDataset(Dataset):
 
 
 async def test_a_sandbox_bug_is_a_500_and_serving_goes_on(
-    make_client: Any, session: aiohttp.ClientSession, months: list[tuple[int, int]]
+    start_portal: Any,
+    make_client: Any,
+    session: aiohttp.ClientSession,
+    months: list[tuple[int, int]],
 ) -> None:
-    settings = SandboxSettings(dataset=TEST_SPEC, config=PortalConfig(latency_scale=0))
-    async with await start_sandbox(settings, dataset=_BrokenDataset(TEST_SPEC)) as portal:
-        client = make_client(portal.api_url)
-        company = next(c for c in portal.portal.dataset.companies() if not c.locked)
-        await client.login(company)
-        statuses = set()
-        for year, month in months:
-            response = await client.list_page(company.flows[0], client.month_search(year, month))
-            statuses.add(response.status)
-            if response.status == 500:
-                assert (await response.json())["path"] == "uri=/invoices/" + (
-                    "sold" if company.flows[0].startswith("ban_ra") else "purchase"
-                )
-        assert 500 in statuses
-        assert (await client.get("/security-taxpayer/profile")).status == 200
-        stats = (await _stats(session, portal))["requests"]
-        assert sum(counts.get("500", 0) for counts in stats.values()) >= 1
+    portal = await start_portal(dataset=_BrokenDataset(SANDBOX_SPEC))
+    client = make_client(portal.api_url)
+    company = next(c for c in portal.portal.dataset.companies() if not c.locked)
+    await client.login(company)
+    statuses = set()
+    for year, month in months:
+        response = await client.list_page(company.flows[0], client.month_search(year, month))
+        statuses.add(response.status)
+        if response.status == 500:
+            assert (await response.json())["path"] == "uri=/invoices/" + (
+                "sold" if company.flows[0].startswith("ban_ra") else "purchase"
+            )
+    assert 500 in statuses
+    assert (await client.get("/security-taxpayer/profile")).status == 200
+    requests = (await portal_stats(session, portal))["requests"]
+    assert sum(counts.get("500", 0) for counts in requests.values()) >= 1

@@ -15,26 +15,9 @@ import pytest
 
 from sandbox.app import RunningSandbox
 from sandbox.dataset import FAMILY, Company
+from tests.support.portal import configure, truth
 
 pytestmark = pytest.mark.timeout(60)
-
-
-async def truth(
-    session: aiohttp.ClientSession,
-    portal: RunningSandbox,
-    company: str,
-    flow: str,
-    year: int,
-    month: int,
-) -> list[tuple[str, str, int, int]]:
-    params = {"company": company, "flow": flow, "month": f"{year:04d}-{month:02d}"}
-    async with session.get(f"{portal.url}/_sandbox/truth", params=params) as response:
-        assert response.status == 200, await response.text()
-        body = await response.json()
-    assert body["count"] == len(body["invoices"])
-    return [
-        (k["nbmst"], k["khhdon"], int(k["shdon"]), int(k["khmshdon"])) for k in body["invoices"]
-    ]
 
 
 @pytest.mark.parametrize("base", ["api", "legacy"])
@@ -177,9 +160,9 @@ async def test_late_invoices_appear_when_time_passes(
         for flow in purchase_flows:
             for year, month in months:
                 before = await client.list_all(flow, client.month_search(year, month))
-                await _post_config(session, portal, {"time_offset_s": 120 * 86400})
+                await configure(session, portal, {"time_offset_s": 120 * 86400})
                 later = await client.list_all(flow, client.month_search(year, month))
-                await _post_config(session, portal, {"time_offset_s": 0})
+                await configure(session, portal, {"time_offset_s": 0})
                 expected = await truth(session, portal, company.mst, flow, year, month)
                 assert sorted(map(client.key_of, before)) == sorted(expected)
                 if len(later) > len(before):
@@ -188,20 +171,12 @@ async def test_late_invoices_appear_when_time_passes(
     pytest.fail("no late purchase invoice appeared after moving the clock 120 days")
 
 
-async def _post_config(
-    session: aiohttp.ClientSession, portal: RunningSandbox, patch: dict[str, Any]
-) -> dict[str, Any]:
-    async with session.post(f"{portal.url}/_sandbox/config", json=patch) as response:
-        assert response.status == 200, await response.text()
-        return await response.json()
-
-
 async def test_a_frozen_clock_stands_still_and_bad_instants_are_refused(
     start_portal: Any, session: aiohttp.ClientSession
 ) -> None:
     portal = await start_portal()
     frozen = "2026-11-20T10:00:00+00:00"
-    shown = await _post_config(session, portal, {"clock_frozen_at": frozen})
+    shown = await configure(session, portal, {"clock_frozen_at": frozen})
     assert shown["clock_frozen_at"] == frozen
     first = portal.portal.now()
     await asyncio.sleep(0.01)
@@ -212,5 +187,5 @@ async def test_a_frozen_clock_stands_still_and_bad_instants_are_refused(
         ) as response:
             assert response.status == 400
             assert "clock_frozen_at" in await response.text()
-    await _post_config(session, portal, {"clock_frozen_at": None})
+    await configure(session, portal, {"clock_frozen_at": None})
     assert portal.portal.now() > first

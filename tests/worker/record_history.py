@@ -14,24 +14,20 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent.parent))
 
-from dataset_services import DatasetConnector, MemoryStorage
 from history_budget import runs_of
-from import_doubles import PortalDouble, month_of_refs
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
 
 from gdtmesh.import_contract import ImportInput, ResyncInput
 from programs.mesh.servers import HOST, free_port, port_open, spawn, temporal_binary
-from sandbox.dataset import Dataset, DatasetSpec
+from tests.support.imports import ImportDoubles, import_worker, month_of_refs
+from tests.support.services import ConnectorStub, StorageStub, one_company
 from workers.imports.activities import ImportActivities
-from workers.imports.workflows import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 SUGGEST_AT = 120  # the recording server suggests continuing as new early
@@ -58,7 +54,7 @@ def import_input(workflow_id: str, company: str, start: str, end: str, flows: li
 
 async def record_renewal_and_failure(client: Client) -> list[Any]:
     refs = month_of_refs(2025, 2, 30)
-    portal = PortalDouble(
+    portal = ImportDoubles(
         invoices={(1, 2025, 1): month_of_refs(2025, 1, 5, first_number=100), (1, 2025, 2): refs},
         failing={refs[0]: "connector FetchInvoices: NOT_FOUND: no such invoice"},
         expired={"session-1"},  # downloads renew the session once
@@ -71,29 +67,19 @@ async def record_renewal_and_failure(client: Client) -> list[Any]:
 
 
 async def record_continued(client: Client) -> list[Any]:
-    data = Dataset(
-        DatasetSpec(
-            seed=3, companies=1, invoices_per_company=1500, months=2, today=TODAY, demo=False
-        )
-    )
-    [company] = data.companies()
-    activities = ImportActivities(DatasetConnector(data, company.mst, NOW), MemoryStorage())  # type: ignore[arg-type]
-    workflow_id = f"recorded:invoice-import:{company.mst}:20251101-20251231:all"
-    spec = import_input(workflow_id, company.mst, "2025-11-01", "2025-12-31", [1, 2, 3, 4])
+    data, company = one_company(1500, 2, seed=3, today=TODAY)
+    activities = ImportActivities(ConnectorStub(data, company, NOW), StorageStub())  # type: ignore[arg-type]
+    workflow_id = f"recorded:invoice-import:{company}:20251101-20251231:all"
+    spec = import_input(workflow_id, company, "2025-11-01", "2025-12-31", [1, 2, 3, 4])
     return await _run(client, activities.all(), "InvoiceImport", spec, workflow_id)
 
 
 async def record_cancelled(client: Client) -> list[Any]:
-    data = Dataset(
-        DatasetSpec(
-            seed=5, companies=1, invoices_per_company=600, months=1, today=TODAY, demo=False
-        )
-    )
-    [company] = data.companies()
-    connector = DatasetConnector(data, company.mst, NOW, invoice_seconds=0.02)
-    activities = ImportActivities(connector, MemoryStorage())  # type: ignore[arg-type]
-    workflow_id = f"recorded:invoice-import:{company.mst}:20251201-20251231:ban_ra_dien_tu"
-    spec = import_input(workflow_id, company.mst, "2025-12-01", "2025-12-31", [1])
+    data, company = one_company(600, 1, seed=5, today=TODAY)
+    connector = ConnectorStub(data, company, NOW, invoice_seconds=0.02)
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
+    workflow_id = f"recorded:invoice-import:{company}:20251201-20251231:ban_ra_dien_tu"
+    spec = import_input(workflow_id, company, "2025-12-01", "2025-12-31", [1])
 
     async def cancel_midway(handle: WorkflowHandle[Any, Any]) -> None:
         for _ in range(500):
@@ -106,17 +92,10 @@ async def record_cancelled(client: Client) -> list[Any]:
 
 
 async def record_resync(client: Client) -> list[Any]:
-    data = Dataset(
-        DatasetSpec(
-            seed=5, companies=1, invoices_per_company=600, months=2, today=TODAY, demo=False
-        )
-    )
-    [company] = data.companies()
-    activities = ImportActivities(DatasetConnector(data, company.mst, NOW), MemoryStorage())  # type: ignore[arg-type]
-    workflow_id = f"recorded:recent-months-resync:{company.mst}:2m:purchases:20251231"
-    spec = ResyncInput(
-        workflow_id, company.mst, "", "test-only", 2, "2025-12-31", [3, 4], "bucket-a"
-    )
+    data, company = one_company(600, 2, seed=5, today=TODAY)
+    activities = ImportActivities(ConnectorStub(data, company, NOW), StorageStub())  # type: ignore[arg-type]
+    workflow_id = f"recorded:recent-months-resync:{company}:2m:purchases:20251231"
+    spec = ResyncInput(workflow_id, company, "", "test-only", 2, "2025-12-31", [3, 4], "bucket-a")
     return await _run(client, activities.all(), "RecentMonthsResync", spec, workflow_id)
 
 
@@ -128,14 +107,7 @@ async def _run(
     workflow_id: str,
     meanwhile: Callable[[WorkflowHandle[Any, Any]], Awaitable[None]] | None = None,
 ) -> list[Any]:
-    async with Worker(
-        client,
-        task_queue="record",
-        workflows=WORKFLOWS,
-        activities=activities,
-        max_heartbeat_throttle_interval=timedelta(milliseconds=100),
-        default_heartbeat_throttle_interval=timedelta(milliseconds=100),
-    ):
+    async with import_worker(client, "record", activities):
         handle = await client.start_workflow(workflow, spec, id=workflow_id, task_queue="record")
         if meanwhile:
             await meanwhile(handle)

@@ -10,8 +10,6 @@ from typing import Any
 
 import grpc
 import pytest
-from fake_stubs import FakeConnector, FakeStorage, failed, rate_limited, rpc_error
-from import_doubles import make_ref
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -19,8 +17,18 @@ from temporalio.testing import ActivityEnvironment
 from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.import_contract import FailedInvoice, PeriodCounts
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
+from gdtmesh.reasons import SESSION_EXPIRED
 from gdtmesh.runtime.errors import ServiceError, error_info, retry_later, status_from_error
 from gdtmesh.storage.v1 import storage_pb2
+from tests.support.imports import make_ref, month_of_refs
+from tests.support.services import (
+    ConnectorStub,
+    StorageStub,
+    downloaded,
+    failed,
+    rate_limited,
+    rpc_error,
+)
 from workers.imports.activities import (
     MAX_FAILED_ATTEMPTS,
     MAX_FAILED_LOGINS,
@@ -29,7 +37,7 @@ from workers.imports.activities import (
     RpcTimeouts,
 )
 from workers.imports.attempts import AttemptLog
-from workers.imports.errors import NON_RETRYABLE, SESSION_EXPIRED, call_failure
+from workers.imports.errors import NON_RETRYABLE, call_failure
 from workers.imports.models import (
     OUTCOME_ALREADY_STORED,
     OUTCOME_FAILED,
@@ -65,18 +73,7 @@ class Env:
 
 
 def refs(count: int, *, first: int = 1) -> list[str]:
-    return [make_ref(dt.date(2025, 3, 1 + i % 28), first + i) for i in range(count)]
-
-
-def downloaded(ref: str, *, xml: bytes = b"<xml/>") -> gdt_connector_pb2.FetchInvoicesResponse:
-    return gdt_connector_pb2.FetchInvoicesResponse(
-        invoice=unpack(ref),
-        detail_json=b'{"shdon": 1}',
-        original_xml=xml,
-        original_status=gdt_connector_pb2.ORIGINAL_STATUS_PRESENT
-        if xml
-        else gdt_connector_pb2.ORIGINAL_STATUS_NONE,
-    )
+    return month_of_refs(2025, 3, count, first_number=first)
 
 
 def refused(ref: str, error: ServiceError) -> gdt_connector_pb2.FetchInvoicesResponse:
@@ -107,12 +104,12 @@ def test_every_status_code_maps_to_one_retry_decision(code: grpc.StatusCode) -> 
 
 
 async def test_open_session_sends_the_credentials_with_a_deadline() -> None:
-    connector = FakeConnector()
-    activities = ImportActivities(connector, FakeStorage(), RpcTimeouts(open_session=12.0))  # type: ignore[arg-type]
+    connector = ConnectorStub()
+    activities = ImportActivities(connector, StorageStub(), RpcTimeouts(open_session=12.0))  # type: ignore[arg-type]
 
     session = await Env().run(activities.open_session, OpenSessionInput("0101234560", PASSWORD))
 
-    assert session == "s-1"
+    assert session == "session-1"
     assert connector.requests == [
         gdt_connector_pb2.OpenSessionRequest(username="0101234560", password=PASSWORD)
     ]
@@ -123,8 +120,8 @@ async def test_open_session_sends_the_credentials_with_a_deadline() -> None:
     "code", [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED]
 )
 async def test_a_refused_login_is_final_and_never_shows_the_password(code: grpc.StatusCode) -> None:
-    connector = FakeConnector(session=failed(code, f"login refused for password {PASSWORD}"))
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    connector = ConnectorStub(login_error=failed(code, f"login refused for password {PASSWORD}"))
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
 
     with pytest.raises(ApplicationError) as raised:
         await Env().run(activities.open_session, OpenSessionInput("0101234560", PASSWORD))
@@ -138,8 +135,8 @@ async def test_a_refused_login_is_final_and_never_shows_the_password(code: grpc.
 
 
 async def test_a_rate_limited_login_retries_after_the_servers_delay() -> None:
-    connector = FakeConnector(session=rate_limited(42))
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    connector = ConnectorStub(login_error=rate_limited(42))
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
 
     with pytest.raises(ApplicationError) as raised:
         await Env().run(activities.open_session, OpenSessionInput("0101234560", PASSWORD))
@@ -150,7 +147,7 @@ async def test_a_rate_limited_login_retries_after_the_servers_delay() -> None:
 
 async def test_listing_keeps_distinct_invoices_inside_the_window() -> None:
     month = [make_ref(dt.date(2025, 3, day), day) for day in (1, 9, 10, 20, 31)]
-    connector = FakeConnector(
+    connector = ConnectorStub(
         pages=[
             gdt_connector_pb2.ListInvoicesResponse(
                 invoices=[unpack(r) for r in month[:3]], portal_total=5
@@ -160,7 +157,7 @@ async def test_listing_keeps_distinct_invoices_inside_the_window() -> None:
             ),
         ]
     )
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
     env = Env()
 
     result = await env.run(
@@ -175,13 +172,13 @@ async def test_listing_keeps_distinct_invoices_inside_the_window() -> None:
 
 
 async def test_a_listing_cut_short_by_the_portal_is_retried() -> None:
-    connector = FakeConnector(
+    connector = ConnectorStub(
         pages=[
             gdt_connector_pb2.ListInvoicesResponse(invoices=[unpack(refs(1)[0])], portal_total=9),
             failed(grpc.StatusCode.UNAVAILABLE, "portal firewall page"),
         ]
     )
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
 
     with pytest.raises(ApplicationError) as raised:
         await Env().run(
@@ -195,12 +192,12 @@ async def test_a_listing_cut_short_by_the_portal_is_retried() -> None:
 
 async def test_a_batch_streams_each_invoice_into_storage() -> None:
     invoices = refs(3)
-    connector = FakeConnector(
+    connector = ConnectorStub(
         fetches=[
             [downloaded(invoices[0]), downloaded(invoices[1], xml=b""), downloaded(invoices[2])]
         ]
     )
-    storage = FakeStorage()
+    storage = StorageStub()
     activities = ImportActivities(connector, storage, RpcTimeouts(write_invoice=3.0))  # type: ignore[arg-type]
 
     result = await Env().run(activities.fetch_invoice_batch, batch(invoices))
@@ -213,16 +210,17 @@ async def test_a_batch_streams_each_invoice_into_storage() -> None:
     assert [unpack(r) for r in invoices] == list(connector.requests[0].invoices)
     assert [w.invoice for w in storage.writes] == [unpack(r) for r in invoices]
     assert (
-        storage.writes[0].bucket == "bucket-a" and storage.writes[0].detail_json == b'{"shdon": 1}'
+        storage.writes[0].bucket == "bucket-a"
+        and storage.writes[0].detail_json == b'{"nbmst": "0101234560", "shdon": 1}'
     )
-    assert storage.writes[1].original_xml == b"" and storage.writes[2].original_xml == b"<xml/>"
+    assert storage.writes[1].original_xml == b"" and storage.writes[2].original_xml == b"<HDon/>"
     assert storage.timeouts == [3.0, 3.0, 3.0]
 
 
 async def test_identical_copies_already_in_the_bucket_count_as_already_stored() -> None:
     invoices = refs(2)
-    connector = FakeConnector(fetches=[[downloaded(r) for r in invoices]])
-    storage = FakeStorage(outcome=storage_pb2.WRITE_OUTCOME_ALREADY_STORED)
+    connector = ConnectorStub(fetches=[[downloaded(r) for r in invoices]])
+    storage = StorageStub(outcome=storage_pb2.WRITE_OUTCOME_ALREADY_STORED)
     activities = ImportActivities(connector, storage)  # type: ignore[arg-type]
 
     result = await Env().run(activities.fetch_invoice_batch, batch(invoices))
@@ -233,8 +231,8 @@ async def test_identical_copies_already_in_the_bucket_count_as_already_stored() 
 async def test_an_invoice_the_portal_refuses_is_recorded_as_failed() -> None:
     invoices = refs(2)
     gone = ServiceError(grpc.StatusCode.NOT_FOUND, "no such invoice")
-    connector = FakeConnector(fetches=[[refused(invoices[0], gone), downloaded(invoices[1])]])
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    connector = ConnectorStub(fetches=[[refused(invoices[0], gone), downloaded(invoices[1])]])
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
 
     result = await Env().run(activities.fetch_invoice_batch, batch(invoices))
 
@@ -249,13 +247,13 @@ async def test_an_invoice_the_portal_refuses_is_recorded_as_failed() -> None:
 async def test_a_rate_limited_batch_resumes_without_redoing_what_it_stored() -> None:
     invoices = refs(4)
     limited = retry_later(timedelta(seconds=9), "portal budget exhausted")
-    connector = FakeConnector(
+    connector = ConnectorStub(
         fetches=[
             [downloaded(invoices[0]), refused(invoices[1], limited), downloaded(invoices[2])],
             [downloaded(invoices[1]), downloaded(invoices[3])],
         ]
     )
-    storage = FakeStorage()
+    storage = StorageStub()
     activities = ImportActivities(connector, storage)  # type: ignore[arg-type]
     first = Env()
 
@@ -274,8 +272,8 @@ async def test_a_rate_limited_batch_resumes_without_redoing_what_it_stored() -> 
 async def test_a_rate_limit_asks_for_the_servers_delay() -> None:
     invoices = refs(2)
     limited = retry_later(timedelta(seconds=9), "portal budget exhausted")
-    connector = FakeConnector(fetches=[[downloaded(invoices[0]), refused(invoices[1], limited)]])
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    connector = ConnectorStub(fetches=[[downloaded(invoices[0]), refused(invoices[1], limited)]])
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
     env = Env()
 
     with pytest.raises(ApplicationError) as raised:
@@ -289,13 +287,13 @@ async def test_a_rate_limit_asks_for_the_servers_delay() -> None:
 
 async def test_a_stream_cut_by_the_connector_is_retried_from_the_heartbeat() -> None:
     invoices = refs(3)
-    connector = FakeConnector(
+    connector = ConnectorStub(
         fetches=[
             [downloaded(invoices[0]), rate_limited(5)],
             [downloaded(invoices[1]), downloaded(invoices[2])],
         ]
     )
-    storage = FakeStorage()
+    storage = StorageStub()
     activities = ImportActivities(connector, storage)  # type: ignore[arg-type]
     first = Env()
 
@@ -311,13 +309,13 @@ async def test_a_stream_cut_by_the_connector_is_retried_from_the_heartbeat() -> 
 async def test_a_malformed_invoice_gets_a_few_attempts_then_is_recorded_as_failed() -> None:
     invoices = refs(2)
     broken = ServiceError(grpc.StatusCode.DATA_LOSS, "detail JSON is truncated")
-    connector = FakeConnector(
+    connector = ConnectorStub(
         fetches=[
             [refused(invoices[0], broken), downloaded(invoices[1])],
             *([[refused(invoices[0], broken)]] * (MAX_STRIKES - 1)),
         ]
     )
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
     heartbeat = None
     for _ in range(MAX_STRIKES - 1):
         env = Env(heartbeat)
@@ -340,13 +338,13 @@ async def test_waiting_for_the_portal_budget_never_uses_up_a_batchs_attempts() -
     invoices = refs(2)
     limited = retry_later(timedelta(seconds=9), "portal budget exhausted")
     waits = MAX_FAILED_ATTEMPTS + 20
-    connector = FakeConnector(
+    connector = ConnectorStub(
         fetches=[
             *([[refused(invoices[0], limited), refused(invoices[1], limited)]] * waits),
             [downloaded(invoices[0]), downloaded(invoices[1])],
         ]
     )
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
     heartbeat = None
     for attempt in range(1, waits + 1):
         env = Env(heartbeat, attempt=attempt)
@@ -364,10 +362,10 @@ async def test_waiting_for_the_portal_budget_never_uses_up_a_batchs_attempts() -
 
 async def test_a_batch_whose_attempts_keep_failing_gives_its_pending_invoices_up() -> None:
     invoices = refs(3)
-    connector = FakeConnector(
+    connector = ConnectorStub(
         fetches=[[downloaded(invoices[0]), failed(grpc.StatusCode.UNAVAILABLE, "portal down")]]
     )
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
     first = Env()
     with pytest.raises(ApplicationError):
         await first.run(activities.fetch_invoice_batch, batch(invoices))
@@ -389,7 +387,7 @@ async def test_a_batch_whose_attempts_keep_failing_gives_its_pending_invoices_up
 
 
 async def test_logins_and_listings_wait_for_the_budget_but_give_up_on_failures() -> None:
-    activities = ImportActivities(FakeConnector(session=rate_limited(3)), FakeStorage())  # type: ignore[arg-type]
+    activities = ImportActivities(ConnectorStub(login_error=rate_limited(3)), StorageStub())  # type: ignore[arg-type]
     login = OpenSessionInput("0101234560", PASSWORD)
     waited = AttemptLog(waits=MAX_FAILED_LOGINS + 5)
     with pytest.raises(ApplicationError) as raised:
@@ -416,10 +414,10 @@ async def test_logins_and_listings_wait_for_the_budget_but_give_up_on_failures()
 
 async def test_storage_trouble_fails_the_batch_but_a_bad_invoice_only_itself() -> None:
     invoices = refs(3)
-    connector = FakeConnector(
+    connector = ConnectorStub(
         fetches=[[downloaded(r) for r in invoices], [downloaded(r) for r in invoices[1:]]]
     )
-    storage = FakeStorage(
+    storage = StorageStub(
         errors={
             1: failed(grpc.StatusCode.INVALID_ARGUMENT, "issue date out of range"),
             2: failed(grpc.StatusCode.UNAVAILABLE, "gcs is down"),
@@ -446,8 +444,8 @@ async def test_storage_trouble_fails_the_batch_but_a_bad_invoice_only_itself() -
 
 async def test_answers_out_of_request_order_fail_the_batch() -> None:
     invoices = refs(2)
-    connector = FakeConnector(fetches=[[downloaded(invoices[1]), downloaded(invoices[0])]])
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    connector = ConnectorStub(fetches=[[downloaded(invoices[1]), downloaded(invoices[0])]])
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
 
     with pytest.raises(ApplicationError) as raised:
         await Env().run(activities.fetch_invoice_batch, batch(invoices))
@@ -457,8 +455,8 @@ async def test_answers_out_of_request_order_fail_the_batch() -> None:
 
 async def test_the_manifest_reports_every_period_and_failure() -> None:
     [bad] = refs(1, first=77)
-    storage = FakeStorage()
-    activities = ImportActivities(FakeConnector(), storage)  # type: ignore[arg-type]
+    storage = StorageStub()
+    activities = ImportActivities(ConnectorStub(), storage)  # type: ignore[arg-type]
     counts = PeriodCounts(
         SOLD,
         2025,
@@ -480,7 +478,7 @@ async def test_the_manifest_reports_every_period_and_failure() -> None:
 
     name = await Env().run(activities.write_manifest, params)
 
-    assert name == "gdt_invoices/x/manifests/m.json"
+    assert name == "gdt_invoices/0101234560/manifests/1.json"
     [request] = storage.manifests
     assert request.import_id == "demo:invoice-import:x" and request.bucket == "bucket-a"
     assert request.start_time.ToDatetime(dt.UTC) == dt.datetime(2025, 4, 1, 2, 3, 4, tzinfo=dt.UTC)
@@ -505,8 +503,8 @@ async def test_an_expired_session_is_told_apart_from_a_refused_login() -> None:
     expired = ServiceError(
         grpc.StatusCode.UNAUTHENTICATED, "session expired", [error_info("SESSION_EXPIRED")]
     )
-    connector = FakeConnector(fetches=[[rpc_error(expired)]])
-    activities = ImportActivities(connector, FakeStorage())  # type: ignore[arg-type]
+    connector = ConnectorStub(fetches=[[rpc_error(expired)]])
+    activities = ImportActivities(connector, StorageStub())  # type: ignore[arg-type]
 
     with pytest.raises(ApplicationError) as raised:
         await Env().run(activities.fetch_invoice_batch, batch(refs(1)))
@@ -521,7 +519,7 @@ async def test_only_the_clipped_side_of_a_month_filters_by_issue_date() -> None:
     page = gdt_connector_pb2.ListInvoicesResponse(
         invoices=[unpack(r) for r in (odd, inside, after)]
     )
-    activities = ImportActivities(FakeConnector(pages=[page]), FakeStorage())  # type: ignore[arg-type]
+    activities = ImportActivities(ConnectorStub(pages=[page]), StorageStub())  # type: ignore[arg-type]
 
     result = await Env().run(
         activities.list_invoices,

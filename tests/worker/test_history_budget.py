@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from dataset_services import DatasetConnector, MemoryStorage
 from history_budget import EVENT_LIMIT, PAYLOAD_LIMIT, measure, runs_of
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -22,7 +21,8 @@ from gdtmesh.import_contract import PHASE_FINISHED, ImportInput
 from gdtmesh.runtime.codec import new_key_spec, parse_keys
 from gdtmesh.runtime.temporal import connect_temporal
 from programs.mesh.servers import HOST, ManagedProcess, free_port, port_open, spawn, temporal_binary
-from sandbox.dataset import Dataset, DatasetSpec
+from sandbox.dataset import Dataset
+from tests.support.services import ConnectorStub, StorageStub, one_company
 from workers.imports.activities import ImportActivities
 from workers.imports.workflows import WORKFLOWS, InvoiceImportWorkflow
 
@@ -35,16 +35,11 @@ SUGGEST_AT = 120
 @pytest.fixture(scope="module")
 def large_company() -> tuple[Dataset, str, int]:
     """A sandbox company with 20,000 invoices over the 12 months of 2025."""
-    dataset = Dataset(
-        DatasetSpec(
-            seed=7, companies=1, invoices_per_company=20_000, months=12, today=TODAY, demo=False
-        )
-    )
-    [company] = dataset.companies()
+    dataset, company = one_company(20_000, 12, seed=7, today=TODAY)
     total = sum(
-        len(dataset.refs(company.mst, info.code, dt.date(2025, 1, 1), TODAY, NOW)) for info in FLOWS
+        len(dataset.refs(company, info.code, dt.date(2025, 1, 1), TODAY, NOW)) for info in FLOWS
     )
-    return dataset, company.mst, total
+    return dataset, company, total
 
 
 def import_of(company: str, import_id: str) -> ImportInput:
@@ -67,8 +62,8 @@ async def test_a_twenty_thousand_invoice_year_stays_within_the_history_budget(
 ) -> None:
     dataset, company, total = large_company
     assert 19_000 <= total <= 21_000
-    connector = DatasetConnector(dataset, company, NOW)
-    storage = MemoryStorage()
+    connector = ConnectorStub(dataset, company, NOW)
+    storage = StorageStub()
     activities = ImportActivities(connector, storage)  # type: ignore[arg-type]
     workflow_id = f"test:invoice-import:{uuid.uuid4().hex[:8]}"
 
@@ -90,7 +85,7 @@ async def test_a_twenty_thousand_invoice_year_stays_within_the_history_budget(
         runs = [measure(history) for history in await runs_of(temporal_client, workflow_id)]
 
     print(f"\n{total} invoices in {took:.1f}s over {len(runs)} runs: {runs}")
-    assert storage.writes == total == connector.fetched
+    assert len(storage.stored) == total == connector.fetched
     assert all(run.events < EVENT_LIMIT for run in runs), runs
     assert all(run.largest_payload < PAYLOAD_LIMIT for run in runs), runs
     [manifest] = storage.manifests
@@ -121,18 +116,13 @@ def cluster_healthy(port: int) -> bool:
 async def test_a_full_run_continues_as_new_without_redoing_any_invoice(
     small_runs_server: ManagedProcess, task_queue: str
 ) -> None:
-    dataset = Dataset(
-        DatasetSpec(
-            seed=3, companies=1, invoices_per_company=3000, months=3, today=TODAY, demo=False
-        )
-    )
-    [company] = dataset.companies()
+    dataset, company = one_company(3000, 3, seed=3, today=TODAY)
     keys = parse_keys(new_key_spec())
     client = await connect_temporal(small_runs_server.address, "default", keys)
-    connector = DatasetConnector(dataset, company.mst, NOW)
-    storage = MemoryStorage()
+    connector = ConnectorStub(dataset, company, NOW)
+    storage = StorageStub()
     activities = ImportActivities(connector, storage)  # type: ignore[arg-type]
-    params = import_of(company.mst, f"test:invoice-import:{uuid.uuid4().hex[:8]}")
+    params = import_of(company, f"test:invoice-import:{uuid.uuid4().hex[:8]}")
     params.start_date = "2025-10-01"
 
     async with Worker(
@@ -144,12 +134,12 @@ async def test_a_full_run_continues_as_new_without_redoing_any_invoice(
         histories = await runs_of(client, params.import_id)
     runs = [measure(history) for history in histories]
 
-    print(f"\n{storage.writes} invoices over {len(runs)} runs: {[r.events for r in runs]}")
+    print(f"\n{len(storage.stored)} invoices over {len(runs)} runs: {[r.events for r in runs]}")
     assert len(runs) >= 3 and result.runs == len(runs)
     # A run stops starting windows once told, and finishes the ones it started.
     assert all(run.events < SUGGEST_AT + 150 for run in runs), runs
-    assert storage.writes == connector.fetched  # no invoice downloaded twice
-    assert sum(p.stored for p in result.periods) == storage.writes > 2500
+    assert len(storage.stored) == connector.fetched  # no invoice downloaded twice
+    assert sum(p.stored for p in result.periods) == len(storage.stored) > 2500
     [manifest] = storage.manifests
     assert [(p.flow, p.month.month, p.stored) for p in manifest.periods] == [
         (p.flow, p.month, p.stored) for p in result.periods

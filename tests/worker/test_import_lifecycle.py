@@ -11,15 +11,12 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import pytest
-from dataset_services import DatasetConnector, MemoryStorage
 from history_budget import measure
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import CancelledError
-from temporalio.worker import Worker
 
 from gdtmesh.import_contract import (
     PHASE_CANCELLED,
@@ -30,11 +27,12 @@ from gdtmesh.import_contract import (
     resync_import,
 )
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
-from sandbox.dataset import Dataset, DatasetSpec
+from sandbox.dataset import Dataset
+from tests.support.imports import import_worker
+from tests.support.services import ConnectorStub, StorageStub, one_company
 from workers.imports.activities import ImportActivities
 from workers.imports.models import MAX_LISTED
 from workers.imports.workflows import (
-    WORKFLOWS,
     InvoiceImportWorkflow,
     RecentMonthsResyncWorkflow,
     split_days,
@@ -48,16 +46,7 @@ LATER = dt.datetime(2026, 1, 25, tzinfo=dt.UTC)
 
 
 def dataset(invoices: int, months: int, seed: int = 5) -> tuple[Dataset, str]:
-    spec = DatasetSpec(
-        seed=seed,
-        companies=1,
-        invoices_per_company=invoices,
-        months=months,
-        today=TODAY,
-        demo=False,
-    )
-    data = Dataset(spec)
-    return data, data.companies()[0].mst
+    return one_company(invoices, months, seed=seed, today=TODAY)
 
 
 def import_input(company: str, start: str, flows: list[int], *, lanes_of: int = 10) -> ImportInput:
@@ -77,18 +66,10 @@ def import_input(company: str, start: str, flows: list[int], *, lanes_of: int = 
 
 @asynccontextmanager
 async def worker(
-    client: Client, task_queue: str, connector: DatasetConnector, storage: MemoryStorage
+    client: Client, task_queue: str, connector: ConnectorStub, storage: StorageStub
 ) -> AsyncIterator[None]:
     activities = ImportActivities(connector, storage)  # type: ignore[arg-type]
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=activities.all(),
-        # Cancellation reaches an activity with its next heartbeat sent to the server.
-        max_heartbeat_throttle_interval=timedelta(milliseconds=100),
-        default_heartbeat_throttle_interval=timedelta(milliseconds=100),
-    ):
+    async with import_worker(client, task_queue, activities.all()):
         yield
 
 
@@ -114,7 +95,7 @@ async def test_a_month_too_big_for_one_listing_is_listed_by_days(
     temporal_client: Client, task_queue: str
 ) -> None:
     data, company = dataset(invoices=9000, months=1)
-    connector, storage = DatasetConnector(data, company, AT_YEAR_END), MemoryStorage()
+    connector, storage = ConnectorStub(data, company, AT_YEAR_END), StorageStub()
     params = import_input(company, "2025-12-01", [SOLD])
     expected = len(data.refs(company, "ban_ra_dien_tu", dt.date(2025, 12, 1), TODAY, AT_YEAR_END))
     assert expected > MAX_LISTED
@@ -140,8 +121,8 @@ async def test_a_cancelled_import_stops_its_downloads_and_accounts_for_them(
     temporal_client: Client, task_queue: str
 ) -> None:
     data, company = dataset(invoices=1200, months=3)
-    connector = DatasetConnector(data, company, AT_YEAR_END, invoice_seconds=0.02)
-    storage = MemoryStorage()
+    connector = ConnectorStub(data, company, AT_YEAR_END, invoice_seconds=0.02)
+    storage = StorageStub()
     params = import_input(company, "2025-10-01", [SOLD], lanes_of=2)
 
     async with worker(temporal_client, task_queue, connector, storage):
@@ -159,9 +140,9 @@ async def test_a_cancelled_import_stops_its_downloads_and_accounts_for_them(
     assert isinstance(raised.value.cause, CancelledError)
     assert progress.phase == PHASE_CANCELLED
     assert connector.fetched == fetched_at_end  # nothing downloads after the end
-    assert 20 <= storage.writes < sum(p.discovered for p in progress.periods)
+    assert 20 <= len(storage.stored) < sum(p.discovered for p in progress.periods)
     [manifest] = storage.manifests  # what was done, invoice by invoice
-    assert sum(p.stored for p in manifest.periods) == storage.writes == _stored(progress)
+    assert sum(p.stored for p in manifest.periods) == len(storage.stored) == _stored(progress)
     assert progress.manifest_object == "gdt_invoices/" + company + "/manifests/1.json"
 
 
@@ -169,14 +150,14 @@ async def test_a_finished_import_rerun_on_purpose_writes_nothing_new(
     temporal_client: Client, task_queue: str
 ) -> None:
     data, company = dataset(invoices=600, months=2)
-    connector, storage = DatasetConnector(data, company, AT_YEAR_END), MemoryStorage()
+    connector, storage = ConnectorStub(data, company, AT_YEAR_END), StorageStub()
     params = import_input(company, "2025-11-01", [SOLD, *PURCHASES])
 
     async with worker(temporal_client, task_queue, connector, storage):
         first = await temporal_client.execute_workflow(
             InvoiceImportWorkflow.run, params, id=params.import_id, task_queue=task_queue
         )
-        writes = storage.writes
+        writes = len(storage.stored)
         again = await temporal_client.execute_workflow(
             InvoiceImportWorkflow.run,
             params,
@@ -186,7 +167,7 @@ async def test_a_finished_import_rerun_on_purpose_writes_nothing_new(
         )
 
     assert writes == sum(p.stored for p in first.periods) > 100
-    assert storage.writes == writes  # nothing new
+    assert len(storage.stored) == writes  # nothing new
     assert sum(p.stored for p in again.periods) == 0
     assert sum(p.already_stored for p in again.periods) == writes
     assert len(storage.manifests) == 2  # each run accounts for itself
@@ -196,7 +177,7 @@ async def test_a_resync_stores_the_purchase_invoices_that_arrived_late(
     temporal_client: Client, task_queue: str
 ) -> None:
     data, company = dataset(invoices=1200, months=3)
-    connector, storage = DatasetConnector(data, company, AT_YEAR_END), MemoryStorage()
+    connector, storage = ConnectorStub(data, company, AT_YEAR_END), StorageStub()
     params = import_input(company, "2025-10-01", PURCHASES)
     on_time = len(data.refs(company, "mua_vao_dien_tu", dt.date(2025, 10, 1), TODAY, AT_YEAR_END))
     by_then = len(data.refs(company, "mua_vao_dien_tu", dt.date(2025, 10, 1), TODAY, LATER))
@@ -224,7 +205,7 @@ async def test_a_resync_stores_the_purchase_invoices_that_arrived_late(
     assert [(p.year, p.month) for p in result.periods] == [(2025, m) for m in (10, 11, 12)] * 2
     assert sum(p.stored for p in result.periods) == by_then - on_time  # the late ones
     assert sum(p.already_stored for p in result.periods) == on_time
-    assert storage.writes == by_then
+    assert len(storage.stored) == by_then
 
 
 def _stored(progress: ImportProgress) -> int:

@@ -12,17 +12,15 @@ import uuid
 from typing import Any
 
 import pytest
-from fake_stubs import FakeConnector, FakeStorage, rate_limited
-from import_doubles import WRONG_PASSWORD, PortalDouble, month_of_refs
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.converter import DataConverter
-from temporalio.worker import Worker
-from test_activities import downloaded
 
 from gdtmesh.gdt_connector.v1 import gdt_connector_pb2
 from gdtmesh.import_contract import ImportInput
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from programs.mesh.servers import ManagedProcess, temporal_binary
+from tests.support.imports import WRONG_PASSWORD, ImportDoubles, import_worker, month_of_refs
+from tests.support.services import ConnectorStub, StorageStub, downloaded, rate_limited
 from workers.imports.activities import ImportActivities
 from workers.imports.refs import unpack
 from workers.imports.workflows import InvoiceImportWorkflow
@@ -49,7 +47,7 @@ async def test_a_rate_limited_batch_resumes_where_it_stopped(
     temporal_client: Client, task_queue: str
 ) -> None:
     invoices = month_of_refs(2025, 3, 4)
-    connector = FakeConnector(
+    connector = ConnectorStub(
         pages=[
             gdt_connector_pb2.ListInvoicesResponse(
                 invoices=[unpack(r) for r in invoices], portal_total=4
@@ -60,16 +58,11 @@ async def test_a_rate_limited_batch_resumes_where_it_stopped(
             [downloaded(invoices[2]), downloaded(invoices[3])],
         ],
     )
-    storage = FakeStorage()
+    storage = StorageStub()
     activities = ImportActivities(connector, storage)  # type: ignore[arg-type]
     params = import_input(max_concurrent=4)  # one lane: one batch of four
 
-    async with Worker(
-        temporal_client,
-        task_queue=task_queue,
-        workflows=[InvoiceImportWorkflow],
-        activities=activities.all(),
-    ):
+    async with import_worker(temporal_client, task_queue, activities.all()):
         result = await temporal_client.execute_workflow(
             InvoiceImportWorkflow.run, params, id=params.import_id, task_queue=task_queue
         )
@@ -119,7 +112,7 @@ def _decoded_strings(node: Any) -> list[bytes]:
 async def test_the_password_never_appears_in_history(
     temporal_client: Client, temporal_server: ManagedProcess, task_queue: str
 ) -> None:
-    portal = PortalDouble(invoices={(SOLD, 2025, 3): month_of_refs(2025, 3, 3)})
+    portal = ImportDoubles(invoices={(SOLD, 2025, 3): month_of_refs(2025, 3, 3)})
     encrypted, refused = import_input(), import_input(password=WRONG_PASSWORD)
     plain_client = Client(
         temporal_client.service_client,
@@ -128,12 +121,7 @@ async def test_the_password_never_appears_in_history(
     )
     control = import_input()
 
-    async with Worker(
-        temporal_client,
-        task_queue=task_queue,
-        workflows=[InvoiceImportWorkflow],
-        activities=portal.activities(),
-    ):
+    async with import_worker(temporal_client, task_queue, portal.activities()):
         result = await temporal_client.execute_workflow(
             InvoiceImportWorkflow.run, encrypted, id=encrypted.import_id, task_queue=task_queue
         )
@@ -151,7 +139,7 @@ async def test_the_password_never_appears_in_history(
         await temporal_client.get_workflow_handle(control.import_id).result()  # sealed result
 
     assert result.periods[0].stored == 3  # the encrypted import still completed
-    assert portal.passwords_seen == [PASSWORD, WRONG_PASSWORD, PASSWORD]  # decrypted for use
+    assert portal.passwords == [PASSWORD, WRONG_PASSWORD, PASSWORD]  # decrypted for use
     assert shows(history_json(temporal_server, control.import_id), PASSWORD)
     secret_history = history_json(temporal_server, encrypted.import_id)
     assert not shows(secret_history, PASSWORD)

@@ -10,7 +10,6 @@ import subprocess
 import uuid
 
 import pytest
-from dataset_services import DatasetConnector, MemoryStorage
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
 from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
@@ -20,7 +19,7 @@ from gdtmesh.import_contract import ImportInput
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from gdtmesh.runtime.config import ConfigError, load
 from programs.mesh.servers import ManagedProcess, temporal_binary
-from sandbox.dataset import Dataset, DatasetSpec
+from tests.support.services import ConnectorStub, StorageStub, one_company
 from workers.config import WorkerConfig
 from workers.imports.activities import ImportActivities
 from workers.imports.workflows import InvoiceImportWorkflow
@@ -105,16 +104,15 @@ async def test_a_versioned_worker_runs_imports_once_its_build_is_current(
         GDTMESH_WORKER_DEPLOYMENT_NAME=deployment,
         GDTMESH_WORKER_BUILD_ID=build_id,
     )
-    data = Dataset(DatasetSpec(seed=2, companies=1, invoices_per_company=40, months=1, demo=False))
-    [company] = data.companies()
+    data, company = one_company(40, 1, seed=2)
     activities = ImportActivities(
-        DatasetConnector(data, company.mst, dt.datetime.now(dt.UTC)),  # type: ignore[arg-type]
-        MemoryStorage(),  # type: ignore[arg-type]
+        ConnectorStub(data, company, dt.datetime.now(dt.UTC)),  # type: ignore[arg-type]
+        StorageStub(),  # type: ignore[arg-type]
     )
     today = data.today
     params = ImportInput(
         import_id=f"test:invoice-import:{uuid.uuid4().hex[:8]}",
-        company_tax_code=company.mst,
+        company_tax_code=company,
         username="",
         password="pw",
         start_date=today.replace(day=1).isoformat(),

@@ -11,13 +11,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from import_doubles import WRONG_PASSWORD, PortalDouble, make_ref, month_of_refs, refs_in
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from gdtmesh.import_contract import PHASE_DOWNLOADING, PHASE_FINISHED, ImportInput, ImportProgress
 from gdtmesh.invoice.v1.invoice_pb2 import Flow
+from tests.support.imports import (
+    WRONG_PASSWORD,
+    ImportDoubles,
+    import_worker,
+    make_ref,
+    month_of_refs,
+    refs_in,
+)
 from workers.imports.workflows import MAX_BATCH, DownloadPlan, InvoiceImportWorkflow
 
 SOLD = int(Flow.FLOW_SOLD_ELECTRONIC)
@@ -42,14 +48,9 @@ def spec(
 
 @asynccontextmanager
 async def running(
-    client: Client, task_queue: str, portal: PortalDouble, params: ImportInput
+    client: Client, task_queue: str, portal: ImportDoubles, params: ImportInput
 ) -> AsyncIterator[WorkflowHandle[InvoiceImportWorkflow, ImportProgress]]:
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[InvoiceImportWorkflow],
-        activities=portal.activities(),
-    ):
+    async with import_worker(client, task_queue, portal.activities()):
         yield await client.start_workflow(
             InvoiceImportWorkflow.run, params, id=params.import_id, task_queue=task_queue
         )
@@ -60,7 +61,7 @@ async def test_import_clips_months_stores_everything_and_writes_the_manifest_las
 ) -> None:
     early, inside, late = dt.date(2025, 1, 10), dt.date(2025, 1, 20), dt.date(2025, 3, 20)
     no_xml = make_ref(dt.date(2025, 2, 3), 900, has_original=False)
-    portal = PortalDouble(
+    portal = ImportDoubles(
         invoices={
             (SOLD, 2025, 1): [make_ref(early, 1), make_ref(inside, 2)],
             (SOLD, 2025, 2): [*month_of_refs(2025, 2, 30, first_number=100), no_xml],
@@ -97,8 +98,8 @@ async def test_import_clips_months_stores_everything_and_writes_the_manifest_las
     [manifest] = portal.manifests
     assert manifest.import_id == params.import_id and manifest.bucket == "bucket-a"
     assert [m.counts for m in manifest.periods] == result.periods
-    assert result.manifest_object.endswith("/manifests/1.json")
-    assert portal.passwords_seen == ["pw"]
+    assert result.manifest_object.endswith("/manifests/import.json")
+    assert portal.passwords == ["pw"]
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ async def test_batches_keep_at_most_max_concurrent_invoices_in_flight(
     in_flight: int,
 ) -> None:
     plan = DownloadPlan.for_import(invoices, max_concurrent, overlap)
-    portal = PortalDouble(
+    portal = ImportDoubles(
         invoices={(SOLD, 2025, 5): month_of_refs(2025, 5, invoices)},
         invoice_seconds=0.001,
         overlap=overlap,
@@ -135,7 +136,7 @@ async def test_batches_keep_at_most_max_concurrent_invoices_in_flight(
 async def test_an_expired_session_is_opened_anew_once_for_all_lanes(
     temporal_client: Client, task_queue: str
 ) -> None:
-    portal = PortalDouble(
+    portal = ImportDoubles(
         invoices={(SOLD, 2025, 6): month_of_refs(2025, 6, 40)}, expired={"session-1"}
     )
     params = spec("2025-06-01", "2025-06-30", [SOLD], max_concurrent=40)
@@ -151,7 +152,7 @@ async def test_progress_query_reports_phase_and_counters_while_downloading(
     temporal_client: Client, task_queue: str
 ) -> None:
     gate = asyncio.Event()
-    portal = PortalDouble(
+    portal = ImportDoubles(
         invoices={(SOLD, 2025, 7): month_of_refs(2025, 7, 12), (PURCHASE, 2025, 7): []},
         gate=gate,
     )
@@ -177,7 +178,7 @@ async def test_failed_invoices_are_counted_and_listed_in_the_manifest(
     temporal_client: Client, task_queue: str
 ) -> None:
     refs = month_of_refs(2025, 9, 10)
-    portal = PortalDouble(
+    portal = ImportDoubles(
         invoices={(SOLD, 2025, 9): refs},
         failing={refs[3]: "connector FetchInvoices: NOT_FOUND: no such invoice"},
     )
@@ -197,7 +198,7 @@ async def test_failed_invoices_are_counted_and_listed_in_the_manifest(
 async def test_a_refused_login_fails_the_import_with_a_clear_message(
     temporal_client: Client, task_queue: str
 ) -> None:
-    portal = PortalDouble()
+    portal = ImportDoubles()
     params = spec("2025-09-01", "2025-09-30", [SOLD], password=WRONG_PASSWORD)
 
     async with running(temporal_client, task_queue, portal, params) as handle:

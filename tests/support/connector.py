@@ -1,29 +1,25 @@
-"""Helpers of the connector tests: the test data set, a gRPC client wrapper and a proxy that
-alters chosen portal answers."""
+"""The connector in tests: its configuration for the sandbox, a gRPC client wrapper of a running
+connector, and a proxy that alters chosen portal answers (what the sandbox never says: a
+firewall 403, a malformed body, an XML that disagrees with its detail)."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
 
 import aiohttp
 import grpc
 from aiohttp import web
+from google.rpc import error_details_pb2
 
 from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.invoice.v1 import invoice_pb2
+from gdtmesh.runtime.errors import error_details
 from gdtmesh.runtime.grpc_server import GrpcService
-from sandbox.app import RunningSandbox
-from sandbox.dataset import Company, DatasetSpec
+from sandbox.dataset import Company
 from services.gdt_connector.config import ConnectorConfig
 
-# A fixed "today" keeps the data set (and late purchase arrivals) the same on every run.
-TEST_SPEC = DatasetSpec(
-    seed=7, companies=3, invoices_per_company=300, months=2, today=date(2026, 3, 20)
-)
-MONTHS = ((2026, 3), (2026, 2))
 SECRET_KEY = base64.b64encode(bytes(range(32))).decode()
 TIMEOUT = 20.0
 
@@ -32,8 +28,8 @@ FAST = {
     "portal_account_rate": 500.0,
     "portal_account_burst": 200,
     "portal_global_rate": 2000.0,
-    "portal_backoff_initial_s": 1.0,
-    "portal_backoff_max_s": 8.0,
+    "portal_backoff_initial_seconds": 1.0,
+    "portal_backoff_max_seconds": 8.0,
 }
 
 
@@ -79,9 +75,12 @@ class Connector:
         return [item async for item in self.stub.FetchInvoices(request, timeout=TIMEOUT)]
 
 
-def requests_to(portal: RunningSandbox, path: str) -> dict[str, int]:
-    """Answers the sandbox gave on one endpoint so far, by status."""
-    return dict(portal.portal.stats.to_dict()["requests"].get(path, {}))
+StartConnector = Callable[..., Awaitable[Connector]]
+
+
+def reasons(error: grpc.aio.AioRpcError) -> list[str]:
+    """The ErrorInfo reasons among an error's details."""
+    return [d.reason for d in error_details(error) if isinstance(d, error_details_pb2.ErrorInfo)]
 
 
 # Given the request and the real answer (status, body): a replacement, or None to pass it on.
@@ -125,7 +124,3 @@ class TamperingProxy:
                 if name.lower() in ("content-type", "set-cookie", "retry-after")
             }
             return web.Response(status=answer.status, body=body, headers=passed)
-
-
-StartPortal = Callable[..., Awaitable[RunningSandbox]]
-StartConnector = Callable[..., Awaitable[Connector]]
