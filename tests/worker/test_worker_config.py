@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from import_doubles import make_ref
 
 from gdtmesh.runtime.codec import new_key_spec
 from gdtmesh.runtime.config import ConfigError, load
 from gdtmesh.vncalendar import month_windows, months_spanned
+from tests.support.imports import make_ref
 from workers.config import WorkerConfig
 from workers.imports.refs import key_of, pack, unpack
 from workers.imports.workflows import MAX_BATCH, DownloadPlan
