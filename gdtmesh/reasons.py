@@ -11,6 +11,8 @@ from __future__ import annotations
 SESSION_EXPIRED = "SESSION_EXPIRED"  # UNAUTHENTICATED: the session is gone; open a new one
 LOGIN_REFUSED = "LOGIN_REFUSED"  # UNAUTHENTICATED: the portal refused the username or password
 ACCOUNT_LOCKED = "ACCOUNT_LOCKED"  # PERMISSION_DENIED: the portal has locked the account
+# FAILED_PRECONDITION: the account the portal logged in is not the company asked for
+ACCOUNT_NOT_COMPANY = "ACCOUNT_NOT_COMPANY"
 CAPTCHA_FAILED = "CAPTCHA_FAILED"  # UNAVAILABLE: no captcha solved within the attempts
 LOGIN_BUSY = "LOGIN_BUSY"  # UNAVAILABLE: another replica is logging this account in
 SESSION_STORE_UNAVAILABLE = "SESSION_STORE_UNAVAILABLE"  # UNAVAILABLE: Redis is unreachable
@@ -32,6 +34,7 @@ GDT_CONNECTOR_REASONS = (
     SESSION_EXPIRED,
     LOGIN_REFUSED,
     ACCOUNT_LOCKED,
+    ACCOUNT_NOT_COMPANY,
     CAPTCHA_FAILED,
     LOGIN_BUSY,
     SESSION_STORE_UNAVAILABLE,

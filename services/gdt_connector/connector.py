@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 
 from gdtmesh.flows import FlowInfo
 from services.gdt_connector.access import SessionPortal
@@ -12,7 +11,7 @@ from services.gdt_connector.fetching import InvoiceFetcher, ZipLimits, in_order
 from services.gdt_connector.listing import list_month
 from services.gdt_connector.model import FailedInvoice, FetchedInvoice, ListPage, WantedInvoice
 from services.gdt_connector.portal import PortalClient
-from services.gdt_connector.sessions import SessionStore
+from services.gdt_connector.sessions import OpenedSession, SessionStore
 
 
 class Connector:
@@ -24,8 +23,8 @@ class Connector:
             config.gdt_connector_zip_max_bytes, config.gdt_connector_zip_max_ratio
         )
 
-    async def open_session(self, username: str, password: str) -> tuple[str, datetime]:
-        return await self._store.open(username, password)
+    async def open_session(self, username: str, password: str, company: str = "") -> OpenedSession:
+        return await self._store.open(username, password, company)
 
     async def list_invoices(
         self, session_id: str, flow: FlowInfo, year: int, month: int

@@ -3,7 +3,9 @@ with a fresh one, a bounded number of times.
 
 The answers mean (gdt-portal.md, "Login"): a token -> success; a captcha message -> try again;
 "khoá"/"locked" -> PERMISSION_DENIED; any other refusal -> UNAUTHENTICATED. The portal's own
-message is passed on (without the password, should it ever echo it back).
+message is passed on (without the password, should it ever echo it back). A login also learns
+the tax code of the account it logged in (`account.py`: the token's subject, else one profile
+request).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import structlog
 
 from gdtmesh import reasons
 from gdtmesh.runtime.errors import ServiceError, error_info
+from services.gdt_connector.account import LoggedIn, account_tax_code
 from services.gdt_connector.captcha import CaptchaError
 from services.gdt_connector.portal import (
     PortalClient,
@@ -54,8 +57,9 @@ class PortalLogin:
         self._solve = solve
         self._attempts = attempts
 
-    async def log_in(self, account: str, password: str) -> str:
-        """A fresh portal token for `account`, or ServiceError saying why not."""
+    async def log_in(self, account: str, password: str) -> LoggedIn:
+        """A fresh portal token for `account` and the account's tax code, or ServiceError
+        saying why not."""
         for attempt in range(1, self._attempts + 1):
             captcha = await self._captcha(account)
             try:
@@ -68,8 +72,9 @@ class PortalLogin:
             except WrongCaptcha:
                 log.info("captcha refused", account=account, attempt=attempt)
                 continue
-            log.info("logged in", account=account, attempt=attempt)
-            return token
+            tax_code = await account_tax_code(self._client, account, token)
+            log.info("logged in", account=account, attempt=attempt, account_tax_code=tax_code)
+            return LoggedIn(token, tax_code)
         raise unavailable(
             f"could not get past the portal captcha for account {account} in "
             f"{self._attempts} attempts; try again later",

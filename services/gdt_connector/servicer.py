@@ -3,7 +3,6 @@ and maps infrastructure failures (Redis) to gRPC codes. The logic lives in `Conn
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -17,6 +16,7 @@ from gdtmesh.flows import FlowInfo, flow_info
 from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import ServiceError, bad_request, error_info, status_from_error
+from services.gdt_connector.account import TAX_CODE
 from services.gdt_connector.connector import Connector
 from services.gdt_connector.model import (
     FailedInvoice,
@@ -29,7 +29,6 @@ from services.gdt_connector.model import (
 
 log = structlog.get_logger(__name__)
 
-TAX_CODE = re.compile(r"\d{10}(-\d{3})?|\d{12}")
 MAX_PASSWORD_CHARS = 256
 MAX_SERIES_CHARS = 16
 YEARS = range(2000, 2101)
@@ -51,16 +50,20 @@ class GdtConnectorServicer(gdt_connector_pb2_grpc.GdtConnectorServiceServicer):
         problems = {}
         if not TAX_CODE.fullmatch(request.username):
             problems["username"] = "must be a tax code: 10 digits, 10 digits-3 digits, or 12 digits"
+        if request.company_tax_code and not TAX_CODE.fullmatch(request.company_tax_code):
+            problems["company_tax_code"] = "must be empty or a tax code like the username"
         if not request.password or len(request.password) > MAX_PASSWORD_CHARS:
             problems["password"] = f"must be 1 to {MAX_PASSWORD_CHARS} characters"
         if problems:
             raise bad_request(problems)
         with _store_errors():
-            session_id, expires = await self._connector.open_session(
-                request.username, request.password
+            opened = await self._connector.open_session(
+                request.username, request.password, request.company_tax_code
             )
-        response = gdt_connector_pb2.OpenSessionResponse(session_id=session_id)
-        response.expire_time.FromDatetime(expires)
+        response = gdt_connector_pb2.OpenSessionResponse(
+            session_id=opened.session_id, account_tax_code=opened.account_tax_code
+        )
+        response.expire_time.FromDatetime(opened.expires_at)
         return response
 
     async def ListInvoices(

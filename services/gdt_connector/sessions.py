@@ -3,8 +3,9 @@
 - `session:<id>`: the account and its password, sealed (AES-GCM), for transparent re-logins;
   it lives `session_ttl` after its last use.
 - `token:<account>`: the account's current portal token, sealed, with its expiry (the JWT `exp`,
-  read without verifying: the connector is not the token's audience) and a keyed fingerprint of
-  the password it was obtained with. It expires with the token.
+  read without verifying: the connector is not the token's audience), a keyed fingerprint of
+  the password it was obtained with and the tax code of the account the portal logged in
+  (learned with the login, `account.py`). It expires with the token.
 
 OpenSession reuses a live token when the same password is given again, so repeated imports do
 not log in every time. Logins are single-flight per account across replicas: a Redis lock
@@ -30,13 +31,14 @@ from redis.typing import EncodableT, FieldT
 
 from gdtmesh import reasons
 from gdtmesh.runtime.errors import ServiceError, error_info
+from services.gdt_connector.account import LoggedIn, check_company
 from services.gdt_connector.pacing import PREFIX
 from services.gdt_connector.portal import unavailable
 from services.gdt_connector.sealing import Sealer, SealError
 
 log = structlog.get_logger(__name__)
 
-LogIn = Callable[[str, str], Awaitable[str]]
+LogIn = Callable[[str, str], Awaitable[LoggedIn]]
 # Lifetime assumed for a token whose expiry cannot be read.
 UNKNOWN_LIFETIME_S = 3600.0
 LOCK_TTL_MS = 60_000
@@ -55,12 +57,20 @@ class Session:
 
 
 @dataclass(frozen=True)
+class OpenedSession:
+    session_id: str
+    expires_at: datetime  # of the token behind it
+    account_tax_code: str  # the account the portal logged in
+
+
+@dataclass(frozen=True)
 class Token:
     value: str
     expires_at: float  # epoch seconds
     renew_at: float  # epoch seconds: after this, log in again before using it
     fingerprint: bytes  # of the password that obtained it
     obtained_at: float  # epoch seconds
+    tax_code: str  # of the account the portal logged in
 
     def fresh(self, now: float) -> bool:
         return now < self.renew_at
@@ -83,15 +93,17 @@ class SessionStore:
         self._renew_margin_s = renew_margin_s
         self._release = redis.register_script(RELEASE)
 
-    async def open(self, account: str, password: str) -> tuple[str, datetime]:
+    async def open(self, account: str, password: str, company: str = "") -> OpenedSession:
         """A new session for the account, logging in unless a live token was obtained with the
-        same password; returns the session id and the token's expiry."""
+        same password. When `company` is given, the account the portal logged in must be it:
+        otherwise FAILED_PRECONDITION (ACCOUNT_NOT_COMPANY) and no session."""
         fingerprint = self._sealer.fingerprint(password, account)
 
         def usable(token: Token | None) -> bool:
             return token is not None and token.fingerprint == fingerprint
 
         token = await self._token_where(account, password, usable)
+        check_company(token.tax_code, company)
         session_id = secrets.token_urlsafe(24)
         key = _session_key(session_id)
         sealed = self._sealer.seal(password, key)
@@ -99,8 +111,9 @@ class SessionStore:
             pipe.hset(key, mapping={"account": account, "password": sealed})
             pipe.pexpire(key, self._session_ttl_ms)
             await pipe.execute()
-        log.info("session opened", account=account)
-        return session_id, datetime.fromtimestamp(token.expires_at, UTC)
+        log.info("session opened", account=account, account_tax_code=token.tax_code)
+        expires_at = datetime.fromtimestamp(token.expires_at, UTC)
+        return OpenedSession(session_id, expires_at, token.tax_code)
 
     async def resolve(self, session_id: str) -> Session:
         """The session behind a handle (its idle timer restarts); UNAUTHENTICATED if gone."""
@@ -159,12 +172,13 @@ class SessionStore:
             await asyncio.sleep(LOCK_POLL_S)
 
     async def _fresh_login(self, account: str, password: str) -> Token:
-        value = await self._log_in(account, password)
+        login = await self._log_in(account, password)
         now = time.time()
-        expires_at = _expiry(value, now)
+        expires_at = _expiry(login.token, now)
         margin = min(self._renew_margin_s, (expires_at - now) / 4)
         fingerprint = self._sealer.fingerprint(password, account)
-        token = Token(value, expires_at, expires_at - margin, fingerprint, now)
+        renew_at = expires_at - margin
+        token = Token(login.token, expires_at, renew_at, fingerprint, now, login.tax_code)
         await self._store_token(account, token)
         return token
 
@@ -187,6 +201,7 @@ class SessionStore:
             "renew_at": repr(token.renew_at),
             "fingerprint": token.fingerprint,
             "obtained_at": repr(token.obtained_at),
+            "tax_code": token.tax_code,
         }
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
@@ -204,9 +219,12 @@ class SessionStore:
                 float(fields[b"renew_at"]),
                 _as_bytes(fields[b"fingerprint"]),
                 float(fields[b"obtained_at"]),
+                _as_bytes(fields[b"tax_code"]).decode(),
             )
         except (KeyError, ValueError, SealError):
-            return None  # absent, or sealed by a replica with another key: log in again
+            # Absent, sealed by a replica with another key, or stored before tax codes were
+            # kept: log in again.
+            return None
 
     async def _password(self, session: Session) -> str:
         key = _session_key(session.session_id)

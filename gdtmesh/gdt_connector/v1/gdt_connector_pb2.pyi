@@ -58,19 +58,28 @@ class OpenSessionRequest(_message.Message):
 
     USERNAME_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
+    COMPANY_TAX_CODE_FIELD_NUMBER: _builtins.int
     username: _builtins.str
     """Portal username: the company tax code (MST)."""
     password: _builtins.str
     """Portal password. Never logged, never stored in clear."""
+    company_tax_code: _builtins.str
+    """The company (tax code) whose invoices the session will read. When set, the account the
+    portal logged in must be exactly this tax code (a branch `0123456789-001` logs in with its
+    own account; a parent's account is not its branch: the lists only ever hold the logged-in
+    account's invoices), else FAILED_PRECONDITION with reason ACCOUNT_NOT_COMPANY and no
+    session. Empty: not checked (the caller compares `account_tax_code` itself).
+    """
     def __init__(
         self,
         *,
         username: _builtins.str = ...,
         password: _builtins.str = ...,
+        company_tax_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["company_tax_code", b"company_tax_code", "password", b"password", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -84,8 +93,14 @@ class OpenSessionResponse(_message.Message):
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    ACCOUNT_TAX_CODE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Opaque handle to pass to the data calls; it is not the portal token."""
+    account_tax_code: _builtins.str
+    """The tax code of the account the portal logged in, as the portal states it: the subject
+    (`sub`) of its token, or the profile's `id` when the token has none. Learned once per
+    login and kept with the token.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When the portal token behind the session expires."""
@@ -95,10 +110,11 @@ class OpenSessionResponse(_message.Message):
         *,
         session_id: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        account_tax_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_tax_code", b"account_tax_code", "expire_time", b"expire_time", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -36,6 +36,9 @@ class GdtConnectorServiceStub:
     new session and retry.
     LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
     ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+    ACCOUNT_NOT_COMPANY (FAILED_PRECONDITION): the account the portal logged in is not the
+    company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
+    names both (`account`, `company`). No session is opened: store the company's own login.
     CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
     LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
     SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
@@ -88,6 +91,9 @@ class GdtConnectorServiceServicer:
     new session and retry.
     LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
     ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+    ACCOUNT_NOT_COMPANY (FAILED_PRECONDITION): the account the portal logged in is not the
+    company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
+    names both (`account`, `company`). No session is opened: store the company's own login.
     CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
     LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
     SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
@@ -108,7 +114,9 @@ class GdtConnectorServiceServicer:
 
     def OpenSession(self, request, context):
         """OpenSession logs in to the portal (solving the captcha, retrying a wrong one) and returns an
-        opaque handle. Wrong password: UNAUTHENTICATED; locked account: PERMISSION_DENIED.
+        opaque handle and the tax code of the account the portal logged in. Wrong password:
+        UNAUTHENTICATED; locked account: PERMISSION_DENIED; an account that is not the requested
+        company: FAILED_PRECONDITION (ACCOUNT_NOT_COMPANY), before any listing is possible.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -167,6 +175,9 @@ class GdtConnectorService:
     new session and retry.
     LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
     ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+    ACCOUNT_NOT_COMPANY (FAILED_PRECONDITION): the account the portal logged in is not the
+    company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
+    names both (`account`, `company`). No session is opened: store the company's own login.
     CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
     LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
     SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.

@@ -37,6 +37,9 @@ class GdtConnectorServiceStub:
         new session and retry.
       LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
       ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+      ACCOUNT_NOT_COMPANY (FAILED_PRECONDITION): the account the portal logged in is not the
+        company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
+        names both (`account`, `company`). No session is opened: store the company's own login.
       CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
       LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
       SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
@@ -61,7 +64,9 @@ class GdtConnectorServiceStub:
     def __new__(cls, channel: _aio.Channel) -> GdtConnectorServiceAsyncStub: ...
     OpenSession: _grpc.UnaryUnaryMultiCallable[_gdt_connector_pb2.OpenSessionRequest, _gdt_connector_pb2.OpenSessionResponse]
     """OpenSession logs in to the portal (solving the captcha, retrying a wrong one) and returns an
-    opaque handle. Wrong password: UNAUTHENTICATED; locked account: PERMISSION_DENIED.
+    opaque handle and the tax code of the account the portal logged in. Wrong password:
+    UNAUTHENTICATED; locked account: PERMISSION_DENIED; an account that is not the requested
+    company: FAILED_PRECONDITION (ACCOUNT_NOT_COMPANY), before any listing is possible.
     """
     ListInvoices: _grpc.UnaryStreamMultiCallable[_gdt_connector_pb2.ListInvoicesRequest, _gdt_connector_pb2.ListInvoicesResponse]
     """ListInvoices pages through one flow for one calendar month and streams one response per
@@ -84,6 +89,9 @@ class GdtConnectorServiceAsyncStub(GdtConnectorServiceStub):
         new session and retry.
       LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
       ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+      ACCOUNT_NOT_COMPANY (FAILED_PRECONDITION): the account the portal logged in is not the
+        company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
+        names both (`account`, `company`). No session is opened: store the company's own login.
       CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
       LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
       SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
@@ -105,7 +113,9 @@ class GdtConnectorServiceAsyncStub(GdtConnectorServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     OpenSession: _aio.UnaryUnaryMultiCallable[_gdt_connector_pb2.OpenSessionRequest, _gdt_connector_pb2.OpenSessionResponse]  # type: ignore[assignment]
     """OpenSession logs in to the portal (solving the captcha, retrying a wrong one) and returns an
-    opaque handle. Wrong password: UNAUTHENTICATED; locked account: PERMISSION_DENIED.
+    opaque handle and the tax code of the account the portal logged in. Wrong password:
+    UNAUTHENTICATED; locked account: PERMISSION_DENIED; an account that is not the requested
+    company: FAILED_PRECONDITION (ACCOUNT_NOT_COMPANY), before any listing is possible.
     """
     ListInvoices: _aio.UnaryStreamMultiCallable[_gdt_connector_pb2.ListInvoicesRequest, _gdt_connector_pb2.ListInvoicesResponse]  # type: ignore[assignment]
     """ListInvoices pages through one flow for one calendar month and streams one response per
@@ -127,6 +137,9 @@ class GdtConnectorServiceServicer(metaclass=_abc_1.ABCMeta):
         new session and retry.
       LOGIN_REFUSED (UNAUTHENTICATED): the portal refused the username or password.
       ACCOUNT_LOCKED (PERMISSION_DENIED): the portal has locked the account.
+      ACCOUNT_NOT_COMPANY (FAILED_PRECONDITION): the account the portal logged in is not the
+        company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
+        names both (`account`, `company`). No session is opened: store the company's own login.
       CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
       LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
       SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
@@ -152,7 +165,9 @@ class GdtConnectorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gdt_connector_pb2.OpenSessionResponse, _abc.Awaitable[_gdt_connector_pb2.OpenSessionResponse]]:
         """OpenSession logs in to the portal (solving the captcha, retrying a wrong one) and returns an
-        opaque handle. Wrong password: UNAUTHENTICATED; locked account: PERMISSION_DENIED.
+        opaque handle and the tax code of the account the portal logged in. Wrong password:
+        UNAUTHENTICATED; locked account: PERMISSION_DENIED; an account that is not the requested
+        company: FAILED_PRECONDITION (ACCOUNT_NOT_COMPANY), before any listing is possible.
         """
 
     @_abc_1.abstractmethod
