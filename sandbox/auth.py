@@ -1,8 +1,9 @@
 """Captcha keys and bearer tokens of the sandbox portal.
 
-Captchas are single-use and expire. Tokens are JWTs shaped like the portal's (HS512,
-`{sub: MST, type: 2, iat, exp}`); the sandbox also remembers which it issued, so that it can
-revoke them (the portal invalidates sessions on its side too).
+Captchas are single-use and expire. Tokens are JWTs shaped like the portal's (header exactly
+`{"alg":"HS512"}`, payload keys in its order `sub` (the MST), `type` (2), `exp`, `iat`); the
+sandbox also remembers which it issued, so that it can revoke them (the portal invalidates
+sessions on its side too).
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ class TokenIssuer:
     def issue(self, account: str, lifetime_s: float) -> str:
         now = time.time()
         expires = int(now + lifetime_s)
-        claims = {"sub": account, "type": 2, "iat": int(now), "exp": expires}
-        token = jwt.encode(claims, self._secret, algorithm="HS512")
+        claims = {"sub": account, "type": 2, "exp": expires, "iat": int(now)}
+        # No "typ": the portal's header is {"alg":"HS512"} alone.
+        token = jwt.encode(claims, self._secret, algorithm="HS512", headers={"typ": None})
         live = {sig: exp for sig, exp in self._issued.get(account, {}).items() if exp > now}
         live[_signature(token)] = expires
         self._issued[account] = live

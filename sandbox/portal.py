@@ -10,7 +10,6 @@ import asyncio
 import hmac
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -137,20 +136,25 @@ async def login_account(request: web.Request) -> str | None:
 
 
 async def profile(request: web.Request, portal: Portal, account: str | None) -> web.Response:
+    """The logged-in account, in the keys and order of the real answer (gdt-portal.md,
+    "Profile"): `id` is the tax code, as `username` and `tinInfoTT86.mst` are; `dsMst` lists
+    the one tax code the account reads (its own), the password is always blank."""
     company = portal.dataset.company(account or "")
     if company is None:
         return spring_error(request, 500, NOT_FOUND)
     return json_response(
         {
-            "id": str(uuid.uuid5(uuid.NAMESPACE_OID, company.mst)),
             "username": company.mst,
-            "name": company.name,
-            "address": company.address,
-            "email": None,
-            "phone": None,
+            "id": company.mst,
+            "authorities": [],
+            "accountNonLocked": not portal.is_locked(company.mst),
+            "enabled": True,
             "type": 2,
-            "status": 1,
-            "locked": portal.is_locked(company.mst),
+            "groupId": None,
+            "tinInfoTT86": {"mst": company.mst, "mstUTien": None, "dsMst": [company.mst]},
+            "name": company.name,
+            "fullName": company.name,
+            "password": "",
         }
     )
 
