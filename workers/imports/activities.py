@@ -134,10 +134,14 @@ class ImportActivities:
 
     @activity.defn(name="open_session")
     async def open_session(self, params: OpenSessionInput) -> str:
-        """Log in to the portal; returns the connector's opaque session handle."""
+        """Log in to the portal; returns the connector's opaque session handle. The connector
+        refuses (FAILED_PRECONDITION, non-retryable: the import fails at once, nothing listed or
+        stored) a portal account that is not the company's own."""
         attempts = _attempts_left("connector OpenSession", MAX_FAILED_LOGINS)
         request = gdt_connector_pb2.OpenSessionRequest(
-            username=params.username, password=params.password
+            username=params.username,
+            password=params.password,
+            company_tax_code=params.company_tax_code,
         )
         try:
             reply = await self._connector.OpenSession(request, timeout=self._timeouts.open_session)

@@ -27,6 +27,9 @@ MAX_LISTED = 3000
 class OpenSessionInput:
     username: str
     password: str = field(repr=False)
+    # The company the import files invoices under: the connector refuses a session whose
+    # portal account is another one (empty, in histories recorded before it: not checked).
+    company_tax_code: str = ""
 
 
 @dataclass

@@ -256,7 +256,9 @@ class ImportEngine:
         try:
             return await workflow.execute_activity_method(
                 ImportActivities.open_session,
-                OpenSessionInput(spec.username or spec.company_tax_code, spec.password),
+                OpenSessionInput(
+                    spec.username or spec.company_tax_code, spec.password, spec.company_tax_code
+                ),
                 start_to_close_timeout=timedelta(minutes=3),
                 retry_policy=_LOGIN_RETRY,
             )
