@@ -15,6 +15,8 @@ import re
 
 # Weights of the first nine digits in the official check-digit formula.
 _WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
+# The three shapes as one pattern (no check digit): for parsing names that embed a tax code.
+SHAPE = r"[0-9]{12}|[0-9]{10}(?:-[0-9]{3})?"
 _ENTERPRISE = re.compile(r"\d{10}")
 _BRANCH = re.compile(r"(\d{10})-(\d{3})")
 _PERSONAL = re.compile(r"\d{12}")

@@ -178,18 +178,13 @@ class Dataset:
         if family not in FAMILIES:
             raise ValueError(f"unknown invoice family {family!r}; expected one of {FAMILIES}")
         now = _aware(now)
+        wanted = {"nbmst": nbmst, "khhdon": khhdon, "shdon": shdon, "khmshdon": khmshdon}
         for flow in FLOWS:
             layout = self._layout_for(company, flow) if FAMILY[flow] == family else None
-            index = layout.index_for(nbmst, khhdon, shdon) if layout else None
-            if layout is None or index is None:
-                continue
-            ref = layout.ref_at(index, now)
-            if (
-                ref.key()
-                == {"nbmst": nbmst, "khhdon": khhdon, "shdon": shdon, "khmshdon": khmshdon}
-                and ref.visible_at <= now
-            ):
-                return ref
+            for index in layout.index_candidates(nbmst, khhdon, shdon) if layout else ():
+                ref = layout.ref_at(index, now)  # type: ignore[union-attr]
+                if ref.key() == wanted and ref.visible_at <= now:
+                    return ref
         return None
 
     def truth(
@@ -319,7 +314,14 @@ class Dataset:
             company,
         )
         return FlowLayout(
-            company, flow, key, self.period_start, cum, profile.series.get(flow, ""), partners
+            company,
+            flow,
+            key,
+            self.period_start,
+            cum,
+            profile.series.get(flow, ""),
+            partners,
+            self.spec.twin_share,
         )
 
     def _build_day(self, company: str, flow: str, day: int) -> tuple[DayEntry, ...]:

@@ -7,6 +7,9 @@ number encodes the index, so a key maps back to its index in O(1) (`index_for`).
 
 Numbering follows the real portal: series carry the two-digit year (C25TAA, K26TEK, C26MGA) and
 restart at 1 every January; a seller's invoices to one buyer leave gaps for its other buyers.
+Sellers number independently, so on the purchase side two sellers' invoices often share form,
+series and number ("twins"): a purchase invoice flagged as a twin (`twin_share`) carries the
+series and number of the invoice just before it, issued the same month by another seller.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class FlowLayout:
         cum: tuple[int, ...],
         own_series: str,
         partners: tuple[Counterparty, ...],
+        twin_share: float = 0.0,
     ) -> None:
         self.company = company
         self.flow = flow
@@ -111,6 +115,8 @@ class FlowLayout:
         self._numbering: dict[tuple[int, int], tuple[str, int]] = {}
         self._pairs_enabled = self.family == "query"
         self._year_first = self._first_index_per_year()
+        self._twin_threshold = 0 if self.sold else int(twin_share * 256)
+        self._slots_by_series: dict[int, dict[str, list[int]]] = {}
 
     # -- dates -------------------------------------------------------------------------------
 
@@ -225,6 +231,70 @@ class FlowLayout:
         index = self._year_first[year] + position
         return index if position >= 0 and index < self.count else None
 
+    def index_candidates(self, nbmst: str, khhdon: str, shdon: int) -> list[int]:
+        """The indexes that can carry this key (to be confirmed by rebuilding their refs): its
+        own seller's, and the twin of an invoice of any seller with that series and number."""
+        candidates = [] if (own := self.index_for(nbmst, khhdon, shdon)) is None else [own]
+        if self._twin_threshold and len(khhdon) == 6 and khhdon[1:3].isdigit():
+            year = 2000 + int(khhdon[1:3])
+            for slot in self._series_slots(year).get(khhdon, []):
+                source = self.index_for(self.partners[slot].mst or "", khhdon, shdon)
+                if source is not None and self.twin_source(source + 1) == source:
+                    candidates.append(source + 1)
+        return candidates
+
+    def _series_slots(self, year: int) -> dict[str, list[int]]:
+        """Counterparty slots by the series they use in ``year``."""
+        by_series = self._slots_by_series.get(year)
+        if by_series is None:
+            by_series = self._slots_by_series[year] = {}
+            if year in self._year_first:
+                for partner in self.partners:
+                    if partner.mst is not None:
+                        series = self.numbering(year, partner)[0]
+                        by_series.setdefault(series, []).append(partner.slot)
+        return by_series
+
+    def _twin_flag(self, index: int) -> bool:
+        digest = mix64((self.key + index * GOLDEN) & MASK64)
+        return ((digest >> 48) & 0xFF) < self._twin_threshold
+
+    def twin_source(self, index: int) -> int | None:
+        """The invoice whose series and number invoice ``index`` carries, if it is a twin: the
+        one just before it, of another seller, issued the same month, neither in a pair."""
+        if not self._twin_threshold or not 0 < index < self.count or not self._twin_flag(index):
+            return None
+        source = index - 1
+        if self._twin_flag(source) or self.pair_at(index) or self.pair_at(source):
+            return None
+        if self._dates[self.day_of(source)].replace(day=1) != self._dates[
+            self.day_of(index)
+        ].replace(day=1):
+            return None
+        partner = self.partner_of(index, mix64((self.key + index * GOLDEN) & MASK64), None)
+        other = self.partner_of(source, mix64((self.key + source * GOLDEN) & MASK64), None)
+        year = self._dates[self.day_of(index)].year
+        # Another seller of the same kind, and another series than the twin's seller's own: no
+        # twin can take the key of one of its seller's own invoices.
+        if partner.kind != other.kind or partner == other:
+            return None  # a twin is coded (C) or not (K) like its seller's own invoices
+        if self.numbering(year, partner)[0] == self.numbering(year, other)[0]:
+            return None
+        return source
+
+    def _key_numbers(
+        self, index: int, day: int, partner: Counterparty, digest: int
+    ) -> tuple[str, int]:
+        """Series and number of invoice ``index`` (a twin's are its source's)."""
+        source = self.twin_source(index)
+        if source is not None:
+            index, day = source, self.day_of(source)
+            digest = mix64((self.key + index * GOLDEN) & MASK64)
+            partner = self.partner_of(index, digest, None)
+        year = self._dates[day].year
+        series, base = self.numbering(year, partner)
+        return series, self.number_of(index, year, base, partner, digest)
+
     # -- timing ------------------------------------------------------------------------------
 
     def _received_ms(self, digest: int, partner: Counterparty) -> int:
@@ -257,7 +327,7 @@ class FlowLayout:
         digest = mix64((self.key + index * GOLDEN) & MASK64)
         partner = self.partner_of(index, digest, pair)
         issued = self._dates[day]
-        series, base = self.numbering(issued.year, partner)
+        series, number = self._key_numbers(index, day, partner, digest)
         tthai = 1
         if pair is not None:
             tthai = pair.tthai if index == pair.successor else self._original_state(pair, now)
@@ -271,7 +341,7 @@ class FlowLayout:
             other if self.sold else own,
             _KHMSHDON,
             series,
-            self.number_of(index, issued.year, base, partner, digest),
+            number,
             issued,
             self._midnights[day] + timedelta(milliseconds=visible_ms),
             self._ttxly[partner.slot],

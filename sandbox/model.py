@@ -84,3 +84,7 @@ class DatasetSpec:
     # demo: fixed readable accounts (3 active + 1 locked) that count towards `companies`;
     # more generated accounts are added when `companies` is larger than 3.
     demo: bool = True
+    # Share of purchase invoices flagged to take the form, series and number of the invoice
+    # before them from another seller (twins: every seller numbers from 1, many share series);
+    # about 1 in 6 purchase invoices of the demo data then has a twin in its month.
+    twin_share: float = 0.2

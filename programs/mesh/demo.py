@@ -101,12 +101,26 @@ def _mismatch(check: MonthCheck) -> str:
     return f"{check.company} {check.flow_code} {check.year:04d}-{check.month:02d}: {shown}"
 
 
-def print_next_steps(endpoints: dict[str, str], task_ids: Sequence[str], out: TextIO) -> None:
+def an_invoice_object(endpoints: dict[str, str], companies: Sequence[str]) -> str:
+    """One purchase invoice's detail object, to show where invoices land ("" if none)."""
+    client = bucket_client(endpoints["gcs"])
+    for company in companies:
+        prefix = f"gdt_invoices/{company}/mua_vao_dien_tu/"
+        for blob in client.list_blobs(endpoints["bucket"], prefix=prefix, max_results=1):
+            return str(blob.name)
+    return ""
+
+
+def print_next_steps(
+    endpoints: dict[str, str], task_ids: Sequence[str], out: TextIO, example_object: str = ""
+) -> None:
     gateway, auth = endpoints["gateway"], endpoints["authorization"]
     example = task_ids[0] if task_ids else "<task id>"
+    landed = f"\n  e.g. {example_object}" if example_object else ""
     print(
         f"""
 Invoices landed in gs://{endpoints["bucket"]}/gdt_invoices/<company>/<flow>/<yyyy>/<mm>/
+under their identity, <seller>-<form>-<series>-<number>.json (detail) and .xml (original){landed}
 (fake-gcs-server at {endpoints["gcs"]}; manifests under gdt_invoices/<company>/manifests/).
 
 Look further:
@@ -131,5 +145,8 @@ async def run_demo(endpoints: dict[str, str], out: TextIO = sys.stdout) -> bool:
     tracked = await import_all(companies, target, out)
     mst = [company.company_id for company in companies]
     exact = print_truth(await asyncio.to_thread(compare, endpoints, mst, start, end), out)
-    print_next_steps(endpoints, [item.task_id for item in tracked if item.task_id], out)
+    example_object = await asyncio.to_thread(an_invoice_object, endpoints, mst)
+    print_next_steps(
+        endpoints, [item.task_id for item in tracked if item.task_id], out, example_object
+    )
     return exact and all_succeeded(tracked)

@@ -2,7 +2,7 @@
 
 The demo prints this comparison and the end-to-end tests assert it. Keys are read from each
 stored detail JSON itself, not parsed from object names, so the check does not trust the layout
-it verifies.
+it verifies; a detail that is not under its own identity's name counts as a bad object.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
+
+from services.storage.layout import parse_invoice_name
 
 InvoiceKey = tuple[str, str, int, int]  # (nbmst, khhdon, shdon, khmshdon)
 
@@ -40,6 +42,15 @@ def truth(sandbox_url: str, company: str, flow_code: str, year: int, month: int)
     answer = get_json(f"{sandbox_url}/_sandbox/truth?{query}")
     rows = answer["invoices"] if isinstance(answer, dict) else answer
     return {key_of(row) for row in rows}
+
+
+def _named_as(name: str, key: InvoiceKey) -> bool:
+    """Whether a detail object's name is its invoice's identity (seller, form, series, number)."""
+    parsed = parse_invoice_name(name)
+    if parsed is None:
+        return False
+    place = parsed.place
+    return (place.seller, place.series, place.number, place.form) == key
 
 
 @dataclass
@@ -71,6 +82,9 @@ def stored(
         try:
             key = key_of(json.loads(blob.download_as_bytes()))
         except (ValueError, KeyError, TypeError):
+            bad.append(blob.name)
+            continue
+        if not _named_as(blob.name, key):
             bad.append(blob.name)
             continue
         details[key] = details.get(key, 0) + 1

@@ -1,9 +1,15 @@
 """The bucket layout: object names are built only from validated parts, and parsed back.
 
-    gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json   detail
-    gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.xml    original
-    ...{form}-{series}-{number}.v{n}.json|xml                                 version n >= 2
-    gdt_invoices/{company}/manifests/{import_id}.json  (.v{n}.json)           manifests
+    gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{seller}-{form}-{series}-{number}.json  detail
+    gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{seller}-{form}-{series}-{number}.xml   original
+    ...{seller}-{form}-{series}-{number}.v{n}.json|xml                  version n >= 2
+    gdt_invoices/{company}/manifests/{import_id}.json  (.v{n}.json)     manifests
+
+The name is the invoice's identity (seller tax code `nbmst`, `khmshdon`, `khhdon`, `shdon`): on
+the purchase side every seller numbers from 1 and many share a series, so without the seller two
+sellers' invoices would share a name and one would be stored as a "version" of the other. A
+version is only ever a later change of the same invoice. This is layout version 2
+(`LAYOUT_VERSION`, named in every manifest); layout 1 left the seller out.
 
 A part that could escape the layout ("..", "/", control characters, absurd lengths, anything
 outside the strict shapes below) is refused with INVALID_ARGUMENT naming the field.
@@ -25,9 +31,11 @@ from gdtmesh.rules import flow_problem as flow_problem
 from gdtmesh.rules import import_id_problem as import_id_problem
 from gdtmesh.rules import tax_code_problem as tax_code_problem
 from gdtmesh.runtime.errors import bad_request
+from gdtmesh.taxcode import SHAPE as TAX_CODE_SHAPE
 from gdtmesh.taxcode import is_valid_tax_code
 
 ROOT = "gdt_invoices"
+LAYOUT_VERSION = 2
 # TT78 series: C (coded) or K (uncoded), two year digits, invoice type letter, two letters
 # the seller picks (C25TEM, K25TDD, C26MGA). Digits are tolerated in the last three places.
 SERIES = re.compile(r"[CK][0-9]{2}[A-Z0-9]{3}")
@@ -37,7 +45,7 @@ CONTENT_TYPES = {"json": "application/json", "xml": "application/xml"}
 _VERSION = r"(?:\.v(?P<version>[2-9]|[1-9][0-9]{1,5}))?"
 _INVOICE_NAME = re.compile(
     rf"{ROOT}/(?P<company>[0-9-]{{10,14}})/(?P<flow>[a-z_]+)/(?P<year>[0-9]{{4}})/(?P<month>[0-9]{{2}})/"
-    rf"(?P<form>[1-9])-(?P<series>{SERIES.pattern})-(?P<number>[1-9][0-9]{{0,11}})"
+    rf"(?P<seller>{TAX_CODE_SHAPE})-(?P<form>[1-9])-(?P<series>{SERIES.pattern})-(?P<number>[1-9][0-9]{{0,11}})"
     rf"{_VERSION}\.(?P<ext>json|xml)"
 )
 
@@ -50,6 +58,7 @@ class InvoicePlace:
     flow_code: str
     year: int
     month: int
+    seller: str
     form: int
     series: str
     number: int
@@ -61,7 +70,7 @@ class InvoicePlace:
     @property
     def stem(self) -> str:
         """The name without version and extension."""
-        return f"{self.folder}{self.form}-{self.series}-{self.number}"
+        return f"{self.folder}{self.seller}-{self.form}-{self.series}-{self.number}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,7 @@ def parse_invoice_name(name: str) -> ParsedName | None:
         flow_code=match["flow"],
         year=int(match["year"]),
         month=int(match["month"]),
+        seller=match["seller"],
         form=int(match["form"]),
         series=match["series"],
         number=int(match["number"]),
@@ -180,6 +190,7 @@ def invoice_place(
         flow_code=flow_code(flow),
         year=day.year,
         month=day.month,
+        seller=summary.key.seller_tax_code,
         form=summary.key.form,
         series=summary.key.series,
         number=summary.key.number,

@@ -1,5 +1,7 @@
 """An import's manifest: per flow and month, the portal's total, what the import did, what
-failed and why, and every object the bucket holds in that folder (name, generation, hashes).
+failed and why, every invoice the folder holds under its identity (seller, form, series, number)
+with its objects, and every object (name, generation, hashes). It names the layout version its
+object names follow (`layout.LAYOUT_VERSION`).
 
 It is written last and create-only under `gdt_invoices/{company}/manifests/{import_id}.json`,
 so its presence means the import finished. The content is deterministic (no write time), so
@@ -20,7 +22,7 @@ from services.storage import layout
 from services.storage.objects import ObjectInfo, ObjectStore
 from services.storage.writer import Stored, write_versioned
 
-SCHEMA = "gdtmesh.manifest.v1"
+SCHEMA = "gdtmesh.manifest.v2"  # v2: layout version 2 names, invoices by identity
 MAX_PERIODS = 1200  # four flows x 25 years of months
 MAX_REASON = 500
 _COUNTS = ("portal_total", "discovered", "stored", "already_stored", "without_original")
@@ -77,6 +79,7 @@ async def write_manifest(
     ]
     document: dict[str, Any] = {
         "schema": SCHEMA,
+        "layout_version": layout.LAYOUT_VERSION,
         "import_id": request.import_id,
         "company_tax_code": company,
         "bucket": bucket,
@@ -115,6 +118,7 @@ def _period(
             }
             for failure in period.failed
         ],
+        "invoices": _invoices(objects),
         "detail_objects": details,
         "original_objects": sum(1 for info in objects if info.name.endswith(".xml")),
         "objects": [
@@ -128,6 +132,24 @@ def _period(
             for info in objects
         ],
     }
+
+
+def _invoices(objects: list[ObjectInfo]) -> list[dict[str, Any]]:
+    """The folder's invoices by identity, each with its detail and original objects (every
+    version, in name order); objects whose names are not the layout's are left to `objects`."""
+    by_identity: dict[tuple[str, int, str, int], dict[str, list[str]]] = {}
+    for info in sorted(objects, key=lambda info: info.name):
+        parsed = layout.parse_invoice_name(info.name)
+        if parsed is None:
+            continue
+        place = parsed.place
+        identity = (place.seller, place.form, place.series, place.number)
+        held = by_identity.setdefault(identity, {"detail": [], "original": []})
+        held["detail" if parsed.ext == "json" else "original"].append(info.name)
+    return [
+        {"seller_tax_code": seller, "form": form, "series": series, "number": number, **held}
+        for (seller, form, series, number), held in sorted(by_identity.items())
+    ]
 
 
 def _totals(periods: list[dict[str, Any]]) -> dict[str, int]:

@@ -132,8 +132,8 @@ async def _classify(
 
 def _disagreement(name: str, parsed: ParsedName, facts: DetailFacts) -> Mismatch | None:
     place = parsed.place
-    in_name = f"{place.form}-{place.series}-{place.number}"
-    in_json = f"{facts.form}-{facts.series}-{facts.number}"
+    in_name = f"{place.seller}-{place.form}-{place.series}-{place.number}"
+    in_json = f"{facts.seller_tax_code}-{facts.form}-{facts.series}-{facts.number}"
     if in_name != in_json:
         return Mismatch(
             name, Problem.KEY_MISMATCH, f"the name says {in_name}, the detail says {in_json}"

@@ -11,17 +11,21 @@ import io
 import json
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
+import grpc
 import pytest
 
 from gdtmesh.gateway.v1 import gateway_pb2
-from gdtmesh.invoice.v1.invoice_pb2 import Flow
+from gdtmesh.invoice.v1.invoice_pb2 import Flow, InvoiceKey, YearMonth
+from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
+from gdtmesh.vncalendar import months_between
 from programs.client import GatewayClient, GatewayTarget
 from programs.commands.import_ import Company, import_all
 from programs.mesh import demo
 from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
 from programs.mesh.servers import temporal_binary
-from programs.mesh.verify import get_json
+from programs.mesh.verify import bucket_client, get_json
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +64,88 @@ def test_import_matches_ground_truth(mesh: Mesh) -> None:
 
     _assert_password_not_in_history(mesh, tasks, [c.password for c in companies])
     _assert_the_demo_says_so(endpoints, companies, tasks)
+
+
+PURCHASES = {
+    "mua_vao_dien_tu": Flow.FLOW_PURCHASE_ELECTRONIC,
+    "mua_vao_may_tinh_tien": Flow.FLOW_PURCHASE_CASH_REGISTER,
+}
+
+
+def test_twins_of_different_sellers_each_land_under_their_own_name(mesh: Mesh) -> None:
+    """Purchase invoices of different sellers that share form, series and number (the sandbox
+    makes about 1 in 6 such twins): each once under its own name, and the manifest and
+    Reconcile agree with the ground truth exactly."""
+    endpoints = mesh.endpoints()
+    start, end = demo.sandbox_range(endpoints["sandbox"])
+    companies = demo.sandbox_companies(endpoints["sandbox"], start, end)
+    target = GatewayTarget(endpoints["gateway"], endpoints["api_key"])
+    tracked = asyncio.run(asyncio.wait_for(import_all(companies, target, io.StringIO()), 600))
+    bucket = bucket_client(endpoints["gcs"]).bucket(endpoints["bucket"])
+    channel = grpc.insecure_channel(endpoints["storage"])
+    storage = storage_pb2_grpc.StorageServiceStub(channel)
+    twins = 0
+    try:
+        for item in tracked:
+            assert item.task is not None and item.task.status == gateway_pb2.TASK_STATUS_SUCCEEDED
+            manifest = json.loads(
+                bucket.blob(item.task.invoice_import.manifest_object).download_as_bytes()
+            )
+            assert manifest["layout_version"] == 2
+            periods = {(p["flow"], p["month"]): p for p in manifest["periods"]}
+            for code, flow in PURCHASES.items():
+                for year, month in months_between(start, end):
+                    twins += _check_month(
+                        endpoints, storage, periods, item.company_id, code, flow, year, month
+                    )
+    finally:
+        channel.close()
+    assert twins >= 10, twins  # the path was really taken
+
+
+def _check_month(
+    endpoints: dict[str, str],
+    storage: storage_pb2_grpc.StorageServiceStub,
+    periods: dict[tuple[str, str], dict[str, Any]],
+    company: str,
+    code: str,
+    flow: Flow.ValueType,
+    year: int,
+    month: int,
+) -> int:
+    rows = get_json(
+        f"{endpoints['sandbox']}/_sandbox/truth?company={company}&flow={code}&month={year:04d}-{month:02d}"
+    )
+    rows = rows["invoices"] if isinstance(rows, dict) else rows
+    keys = [(r["nbmst"], int(r["khmshdon"]), r["khhdon"], int(r["shdon"])) for r in rows]
+    shared: dict[tuple[object, ...], set[str]] = {}
+    for seller, *name in keys:
+        shared.setdefault(tuple(name), set()).add(seller)
+    period = periods.get((code, f"{year:04d}-{month:02d}"))
+    if not keys and period is None:
+        return 0
+    assert period is not None, (company, code, year, month)
+    folder = f"gdt_invoices/{company}/{code}/{year:04d}/{month:02d}/"
+    invoices = {
+        (i["seller_tax_code"], i["form"], i["series"], i["number"]): i for i in period["invoices"]
+    }
+    assert sorted(invoices) == sorted(keys)  # the manifest names every invoice, once
+    for key, held in invoices.items():
+        assert held["detail"] == [folder + "-".join(map(str, key)) + ".json"]
+    reply = storage.Reconcile(
+        storage_pb2.ReconcileRequest(
+            company_tax_code=company,
+            flow=flow,
+            month=YearMonth(year=year, month=month),
+            expected=[
+                InvoiceKey(seller_tax_code=k[0], form=k[1], series=k[2], number=k[3]) for k in keys
+            ],
+        ),
+        timeout=60,
+    )
+    assert reply.found_count == len(keys)
+    assert not (reply.missing or reply.duplicates or reply.mismatched or reply.extra)
+    return sum(len(sellers) for sellers in shared.values() if len(sellers) > 1)
 
 
 def _assert_the_demo_says_so(

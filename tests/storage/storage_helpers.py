@@ -53,6 +53,13 @@ class Harness:
     ) -> storage_pb2.WriteInvoiceResponse:
         return await self.stub.WriteInvoice(request, timeout=30)
 
+    def delete(self, name: str) -> None:
+        """Lose an object behind the service's back (storage itself never deletes)."""
+        if isinstance(self.store, LocalStore):
+            self.store._path(self.bucket, name).unlink()
+        else:
+            self.store._client.bucket(self.bucket).blob(name).delete()  # type: ignore[attr-defined]
+
 
 def detail(
     number: int = 5104,

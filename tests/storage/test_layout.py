@@ -10,7 +10,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storage_helpers import COMPANY, FLOW, summary
+from storage_helpers import COMPANY, FLOW, SELLER, summary
 
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import ServiceError
@@ -38,7 +38,7 @@ HOSTILE = [
 def test_a_valid_invoice_is_filed_by_company_flow_and_issue_month() -> None:
     place = layout.invoice_place(COMPANY, FLOW, summary(5104))
 
-    assert place.stem == f"gdt_invoices/{COMPANY}/mua_vao_dien_tu/2025/09/1-K25TEK-5104"
+    assert place.stem == f"gdt_invoices/{COMPANY}/mua_vao_dien_tu/2025/09/{SELLER}-1-K25TEK-5104"
     assert layout.versioned_name(place.stem, 1, "json") == place.stem + ".json"
     assert layout.versioned_name(place.stem, 3, "xml") == place.stem + ".v3.xml"
     parsed = layout.parse_invoice_name(place.stem + ".v3.xml")

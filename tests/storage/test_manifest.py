@@ -59,7 +59,7 @@ async def test_the_manifest_accounts_for_every_period_and_object(harness: Harnes
     assert stored.name == MANIFESTS + "imp-20250930-01.json"
     assert stored.outcome == storage_pb2.WRITE_OUTCOME_WRITTEN
     document = json.loads(await harness.store.read(harness.bucket, stored.name))
-    assert document["schema"] == "gdtmesh.manifest.v1"
+    assert (document["schema"], document["layout_version"]) == ("gdtmesh.manifest.v2", 2)
     assert (document["import_id"], document["company_tax_code"]) == ("imp-20250930-01", COMPANY)
     assert document["bucket"] == harness.bucket
     assert document["start_time"] == "2025-09-30T02:40:00Z"
@@ -77,6 +77,18 @@ async def test_the_manifest_accounts_for_every_period_and_object(harness: Harnes
             "number": 40,
             "reason": "portal 500 after 5 tries",
         }
+    ]
+    stem = f"{FOLDER}{SELLER}-1-K25TEK-"
+    assert september["invoices"] == [
+        {
+            "seller_tax_code": SELLER,
+            "form": 1,
+            "series": "K25TEK",
+            "number": number,
+            "detail": [f"{stem}{number}.json"],
+            "original": [f"{stem}{number}.xml"] if number < 3 else [],
+        }
+        for number in (1, 2, 3)
     ]
     listed = {item["name"]: item for item in september["objects"]}
     assert (september["detail_objects"], september["original_objects"]) == (3, 2)
@@ -138,7 +150,7 @@ async def test_the_manifest_is_written_after_the_folders_are_listed(harness: Har
 
     document = json.loads(await harness.store.read(harness.bucket, stored.name))
     names = [item["name"] for period in document["periods"] for item in period["objects"]]
-    assert names == [FOLDER + "1-K25TEK-1.json", FOLDER + "1-K25TEK-1.xml"]
+    assert names == [FOLDER + f"{SELLER}-1-K25TEK-1.json", FOLDER + f"{SELLER}-1-K25TEK-1.xml"]
     assert await harness.names(MANIFESTS) == [
         MANIFESTS + f"{task_id}.json",
         MANIFESTS + "imp-a.json",

@@ -65,7 +65,7 @@ async def test_missing_and_extra_invoices_are_listed(harness: Harness) -> None:
 
     assert list(report.missing) == [key(2), key(3)]
     assert [(item.key, list(item.names)) for item in report.extra] == [
-        (key(9), [FOLDER + "1-K25TEK-9.json"])
+        (key(9), [FOLDER + f"{SELLER}-1-K25TEK-9.json"])
     ]
     assert (report.found_count, report.expected_count) == (1, 3)
 
@@ -74,60 +74,94 @@ async def test_identical_copies_are_duplicates_and_changed_ones_are_versions(
     harness: Harness,
 ) -> None:
     await harness.write(write_request(1))
-    await put(harness, "1-K25TEK-1.v2.json", detail(1))  # an idempotency failure
+    await put(harness, f"{SELLER}-1-K25TEK-1.v2.json", detail(1))  # an idempotency failure
     await harness.write(write_request(2))
     await harness.write(write_request(2, body=detail(2, tthai=4)))  # a real change
 
     report = await reconcile(harness, [key(1), key(2)])
 
     assert [(item.key, list(item.names)) for item in report.duplicates] == [
-        (key(1), [FOLDER + "1-K25TEK-1.json", FOLDER + "1-K25TEK-1.v2.json"])
+        (key(1), [FOLDER + f"{SELLER}-1-K25TEK-1.json", FOLDER + f"{SELLER}-1-K25TEK-1.v2.json"])
     ]
     assert report.versioned_count == 1
     assert report.found_count == 2
     assert not (report.missing or report.mismatched or report.extra)
 
 
-async def test_two_sellers_sharing_a_name_are_told_apart(harness: Harness) -> None:
-    first = await harness.write(write_request(5))
-    second = await harness.write(write_request(5, seller=OTHER_SELLER))
+def _twin(seller: str, with_xml: bool) -> P.WriteInvoiceRequest:
+    """Invoice 5 of series K25TEK from `seller`: every seller numbers from 1, so two sellers'
+    invoices share form, series and number (twins), each with its own original."""
+    body = None if with_xml else detail(5, seller=seller, hsgoc=None)
+    request = write_request(5, seller=seller, with_xml=with_xml, body=body)
+    if with_xml:
+        request.original_xml = f"<HDon><NBan><MST>{seller}</MST></NBan></HDon>".encode()
+    return request
 
-    assert second.detail.outcome == P.WRITE_OUTCOME_NEW_VERSION
-    assert second.original.outcome == P.WRITE_OUTCOME_ALREADY_STORED  # same test XML body
+
+@pytest.mark.parametrize("first_with_xml", [True, False], ids=["xml-first", "bare-first"])
+async def test_twins_of_two_sellers_each_land_under_their_own_name(
+    harness: Harness, first_with_xml: bool
+) -> None:
+    first = await harness.write(_twin(SELLER, with_xml=first_with_xml))
+    second = await harness.write(_twin(OTHER_SELLER, with_xml=not first_with_xml))
+
+    assert P.WRITE_OUTCOME_WRITTEN == first.detail.outcome == second.detail.outcome
+    names = {
+        seller: stored.detail.name for seller, stored in ((SELLER, first), (OTHER_SELLER, second))
+    }
+    assert names == {seller: FOLDER + f"{seller}-1-K25TEK-5.json" for seller in names}
+    with_xml = first if first_with_xml else second
+    owner = SELLER if first_with_xml else OTHER_SELLER
+    assert with_xml.original.name == FOLDER + f"{owner}-1-K25TEK-5.xml"  # beside its own detail
+    stored_xml = await harness.store.read(harness.bucket, with_xml.original.name)
+    assert owner.encode() in stored_xml
+    report = await reconcile(harness, [key(5), key(5, seller=OTHER_SELLER)])
+    assert report.found_count == 2 and report.versioned_count == 0
+    assert not (report.missing or report.duplicates or report.mismatched or report.extra)
+
+
+async def test_a_deleted_original_of_one_twin_is_reported(harness: Harness) -> None:
+    await harness.write(_twin(SELLER, with_xml=True))
+    await harness.write(_twin(OTHER_SELLER, with_xml=True))
+    harness.delete(FOLDER + f"{OTHER_SELLER}-1-K25TEK-5.xml")
+
     report = await reconcile(harness, [key(5), key(5, seller=OTHER_SELLER)])
 
-    assert report.found_count == 2
-    assert first.detail.name != second.detail.name
-    assert not (report.missing or report.duplicates or report.mismatched or report.extra)
+    assert [(item.name, item.problem) for item in report.mismatched] == [
+        (FOLDER + f"{OTHER_SELLER}-1-K25TEK-5.json", P.RECONCILE_PROBLEM_MISSING_ORIGINAL)
+    ]
 
 
 async def test_inconsistent_objects_are_mismatched(harness: Harness) -> None:
     await put(harness, "notes.txt", b"hello")
-    await put(harness, "1-K25TEK-2.json", b"not json")
-    await put(harness, "1-K25TEK-3.json", detail(4))  # name and content disagree
-    await put(harness, "1-K25TEK-5.json", detail(5, tdlap="2025-10-01T17:00:00Z"))
-    await put(harness, "1-K25TEK-6.json", detail(6, hsgoc=None))
-    await put(harness, "1-K25TEK-6.xml", xml(6))
-    await put(harness, "1-K25TEK-7.json", detail(7))  # announces an original, none stored
-    await put(harness, "1-K25TEK-8.xml", xml(8))
-    await put(harness, "sub/1-K25TEK-9.json", detail(9))
+    await put(harness, f"{SELLER}-1-K25TEK-2.json", b"not json")
+    await put(harness, f"{SELLER}-1-K25TEK-3.json", detail(4))  # name and content disagree
+    await put(harness, f"{SELLER}-1-K25TEK-5.json", detail(5, tdlap="2025-10-01T17:00:00Z"))
+    await put(harness, f"{SELLER}-1-K25TEK-6.json", detail(6, hsgoc=None))
+    await put(harness, f"{SELLER}-1-K25TEK-6.xml", xml(6))
+    await put(harness, f"{SELLER}-1-K25TEK-7.json", detail(7))  # announces an original, none stored
+    await put(harness, f"{SELLER}-1-K25TEK-8.xml", xml(8))
+    await put(harness, f"sub/{SELLER}-1-K25TEK-9.json", detail(9))
 
     report = await reconcile(harness, [key(n) for n in range(2, 10)])
 
     found = [(item.name.removeprefix(FOLDER), item.problem) for item in report.mismatched]
     assert found == [
-        ("1-K25TEK-2.json", P.RECONCILE_PROBLEM_UNREADABLE_DETAIL),
-        ("1-K25TEK-3.json", P.RECONCILE_PROBLEM_KEY_MISMATCH),
-        ("1-K25TEK-5.json", P.RECONCILE_PROBLEM_WRONG_MONTH),
-        ("1-K25TEK-6.xml", P.RECONCILE_PROBLEM_UNEXPECTED_ORIGINAL),
-        ("1-K25TEK-7.json", P.RECONCILE_PROBLEM_MISSING_ORIGINAL),
-        ("1-K25TEK-8.xml", P.RECONCILE_PROBLEM_ORPHAN_ORIGINAL),
+        (f"{SELLER}-1-K25TEK-2.json", P.RECONCILE_PROBLEM_UNREADABLE_DETAIL),
+        (f"{SELLER}-1-K25TEK-3.json", P.RECONCILE_PROBLEM_KEY_MISMATCH),
+        (f"{SELLER}-1-K25TEK-5.json", P.RECONCILE_PROBLEM_WRONG_MONTH),
+        (f"{SELLER}-1-K25TEK-6.xml", P.RECONCILE_PROBLEM_UNEXPECTED_ORIGINAL),
+        (f"{SELLER}-1-K25TEK-7.json", P.RECONCILE_PROBLEM_MISSING_ORIGINAL),
+        (f"{SELLER}-1-K25TEK-8.xml", P.RECONCILE_PROBLEM_ORPHAN_ORIGINAL),
         ("notes.txt", P.RECONCILE_PROBLEM_UNPARSEABLE_NAME),
-        ("sub/1-K25TEK-9.json", P.RECONCILE_PROBLEM_UNPARSEABLE_NAME),
+        (f"sub/{SELLER}-1-K25TEK-9.json", P.RECONCILE_PROBLEM_UNPARSEABLE_NAME),
     ]
     descriptions = {item.name.removeprefix(FOLDER): item.description for item in report.mismatched}
-    assert descriptions["1-K25TEK-3.json"] == "the name says 1-K25TEK-3, the detail says 1-K25TEK-4"
-    assert descriptions["1-K25TEK-5.json"] == "issued 2025-10-02, filed under 2025-09"
+    assert (
+        descriptions[f"{SELLER}-1-K25TEK-3.json"]
+        == f"the name says {SELLER}-1-K25TEK-3, the detail says {SELLER}-1-K25TEK-4"
+    )
+    assert descriptions[f"{SELLER}-1-K25TEK-5.json"] == "issued 2025-10-02, filed under 2025-09"
     # Only the consistent details count as stored: 6 (no original, by its detail) and 7.
     assert report.found_count == 2
     assert list(report.missing) == [key(n) for n in (2, 3, 4, 5, 8, 9)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from storage_helpers import FOLDER, new_bucket, write_request
+from storage_helpers import FOLDER, SELLER, new_bucket, write_request
 
 from gdtmesh.runtime.config import ConfigError, load
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
@@ -104,7 +104,7 @@ async def test_the_configured_backend_starts_with_its_bucket_and_is_healthy(
             assert response.original.outcome == storage_pb2.WRITE_OUTCOME_WRITTEN
             again = await stub.WriteInvoice(request_, timeout=60)
             assert again.original.outcome == storage_pb2.WRITE_OUTCOME_ALREADY_STORED
-            assert again.detail.name == FOLDER + "1-K25TEK-1.json"
+            assert again.detail.name == FOLDER + f"{SELLER}-1-K25TEK-1.json"
     finally:
         await service.stop(0)
 

@@ -14,7 +14,15 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from storage_helpers import FOLDER, MAX_OBJECT_BYTES, Harness, detail, new_bucket, write_request
+from storage_helpers import (
+    FOLDER,
+    MAX_OBJECT_BYTES,
+    SELLER,
+    Harness,
+    detail,
+    new_bucket,
+    write_request,
+)
 
 from gdtmesh.runtime.errors import error_details
 from gdtmesh.storage.v1 import storage_pb2
@@ -29,8 +37,8 @@ NEW_VERSION = storage_pb2.WRITE_OUTCOME_NEW_VERSION
 async def test_first_write_lands_in_the_layout_with_verified_hashes(harness: Harness) -> None:
     response = await harness.write(write_request())
 
-    assert response.detail.name == FOLDER + "1-K25TEK-5104.json"
-    assert response.original.name == FOLDER + "1-K25TEK-5104.xml"
+    assert response.detail.name == FOLDER + f"{SELLER}-1-K25TEK-5104.json"
+    assert response.original.name == FOLDER + f"{SELLER}-1-K25TEK-5104.xml"
     assert response.detail.outcome == response.original.outcome == WRITTEN
     body = detail()
     assert response.detail.size == len(body)
@@ -62,7 +70,7 @@ async def test_a_retry_after_a_crash_before_the_acknowledgement_writes_no_duplic
 ) -> None:
     # The crash: an earlier attempt stored both objects and died before answering.
     request = write_request(77)
-    stem = FOLDER + "1-K25TEK-77"
+    stem = FOLDER + f"{SELLER}-1-K25TEK-77"
     for ext, body in (("xml", request.original_xml), ("json", request.detail_json)):
         await harness.store.create_if_absent(
             harness.bucket, f"{stem}.{ext}", body, layout.CONTENT_TYPES[ext], Digest.of(body)
@@ -78,7 +86,7 @@ async def test_a_crash_between_the_original_and_the_detail_is_completed_by_the_r
     harness: Harness,
 ) -> None:
     request = write_request(78)
-    stem = FOLDER + "1-K25TEK-78"
+    stem = FOLDER + f"{SELLER}-1-K25TEK-78"
     await harness.store.create_if_absent(
         harness.bucket,
         f"{stem}.xml",
@@ -100,7 +108,7 @@ async def test_a_changed_invoice_keeps_every_version(harness: Harness) -> None:
     changed = await harness.write(replaced)
 
     assert changed.detail.outcome == NEW_VERSION
-    assert changed.detail.name == FOLDER + "1-K25TEK-5.v2.json"
+    assert changed.detail.name == FOLDER + f"{SELLER}-1-K25TEK-5.v2.json"
     assert changed.original.outcome == ALREADY  # the signed original did not change
     assert changed.original.name == original.original.name
     assert await harness.store.read(harness.bucket, original.detail.name) == detail(5)
@@ -110,12 +118,15 @@ async def test_a_changed_invoice_keeps_every_version(harness: Harness) -> None:
     again = await harness.write(replaced)
     assert (again.detail.outcome, again.detail.name) == (ALREADY, changed.detail.name)
     third = await harness.write(write_request(5, body=detail(5, tthai=5)))
-    assert (third.detail.outcome, third.detail.name) == (NEW_VERSION, FOLDER + "1-K25TEK-5.v3.json")
-    assert await harness.names(FOLDER + "1-K25TEK-5.") == [
-        FOLDER + "1-K25TEK-5.json",
-        FOLDER + "1-K25TEK-5.v2.json",
-        FOLDER + "1-K25TEK-5.v3.json",
-        FOLDER + "1-K25TEK-5.xml",
+    assert (third.detail.outcome, third.detail.name) == (
+        NEW_VERSION,
+        FOLDER + f"{SELLER}-1-K25TEK-5.v3.json",
+    )
+    assert await harness.names(FOLDER + f"{SELLER}-1-K25TEK-5.") == [
+        FOLDER + f"{SELLER}-1-K25TEK-5.json",
+        FOLDER + f"{SELLER}-1-K25TEK-5.v2.json",
+        FOLDER + f"{SELLER}-1-K25TEK-5.v3.json",
+        FOLDER + f"{SELLER}-1-K25TEK-5.xml",
     ]
 
 
@@ -136,7 +147,7 @@ async def test_concurrent_different_versions_each_get_their_own_name(harness: Ha
     )
 
     names = sorted(response.detail.name for response in responses)
-    assert names == [FOLDER + f"1-K25TEK-91.v{n}.json" for n in (2, 3, 4, 5)]
+    assert names == [FOLDER + f"{SELLER}-1-K25TEK-91.v{n}.json" for n in (2, 3, 4, 5)]
     assert all(response.detail.outcome == NEW_VERSION for response in responses)
     for response, body in zip(responses, bodies, strict=True):
         assert await harness.store.read(harness.bucket, response.detail.name) == body
@@ -150,7 +161,7 @@ async def test_an_invoice_without_original_stores_only_its_detail(harness: Harne
     response = await harness.write(request)
 
     assert not response.HasField("original")
-    assert await harness.names() == [FOLDER + "1-K25TEK-3.json"]
+    assert await harness.names() == [FOLDER + f"{SELLER}-1-K25TEK-3.json"]
 
 
 async def test_oversize_bodies_are_refused_before_anything_is_written(harness: Harness) -> None:

@@ -3,23 +3,24 @@
 isort:skip_file
 """
 
-from collections import abc as _abc
-from gdtmesh.storage.v1 import storage_pb2 as _storage_pb2
-from grpc import aio as _aio
 import abc as _abc_1
-import grpc as _grpc
 import sys
 import typing as _typing
+from collections import abc as _abc
+
+import grpc as _grpc
+from grpc import aio as _aio
+
+from gdtmesh.storage.v1 import storage_pb2 as _storage_pb2
 
 if sys.version_info >= (3, 11):
     from typing import Self as _Self
 else:
-    from typing_extensions import Self as _Self
+    from typing import Self as _Self
 
 _T = _typing.TypeVar("_T")
 
 class _MaybeAsyncIterator(_abc.AsyncIterator[_T], _abc.Iterator[_T], metaclass=_abc_1.ABCMeta): ...
-
 class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ignore[misc, type-arg]
     ...
 
@@ -28,10 +29,11 @@ GRPC_VERSION: str
 
 class StorageServiceStub:
     """StorageService owns the bucket: object layout, idempotent writes and manifests. Layout:
-    `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
-    (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
-    (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{seller}-{form}-{series}-{number}.json` (detail) and
+    `.xml` (original), the name being the invoice's identity (layout version 2: sellers share
+    series and numbers); manifests under `gdt_invoices/{company}/manifests/`. Every write is
+    conditional (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept
+    as a new version of the same invoice, never overwriting it: `{seller}-{form}-{series}-{number}.v2.json`, `.v3`...
     (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
@@ -44,20 +46,28 @@ class StorageServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> StorageServiceAsyncStub: ...
-    WriteInvoice: _grpc.UnaryUnaryMultiCallable[_storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse]
+    WriteInvoice: _grpc.UnaryUnaryMultiCallable[
+        _storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse
+    ]
     """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
     detail's presence means its original is stored too. The detail must be the invoice named
     in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
     larger than the service's limit (GDTMESH_STORAGE_MAX_OBJECT_BYTES) is INVALID_ARGUMENT.
     """
-    WriteManifest: _grpc.UnaryUnaryMultiCallable[_storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse]
+    WriteManifest: _grpc.UnaryUnaryMultiCallable[
+        _storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse
+    ]
     """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
-    with, per flow and month, the import's counts and failures and every object the bucket
-    holds in that folder (name, generation, size, crc32c, md5). It is written last: its presence
+    naming the layout version of the object names (`layout_version`) and, per flow and month,
+    the import's counts and failures, every invoice the folder holds by identity (seller, form,
+    series, number) with its detail and original objects, and every object the bucket holds in
+    that folder (name, generation, size, crc32c, md5). It is written last: its presence
     means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
     different content becomes a new version.
     """
-    Reconcile: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]
+    Reconcile: _grpc.UnaryUnaryMultiCallable[
+        _storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse
+    ]
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
     that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
     inconsistent or unexpected. It only reads.
@@ -66,10 +76,11 @@ class StorageServiceStub:
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
     """StorageService owns the bucket: object layout, idempotent writes and manifests. Layout:
-    `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
-    (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
-    (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{seller}-{form}-{series}-{number}.json` (detail) and
+    `.xml` (original), the name being the invoice's identity (layout version 2: sellers share
+    series and numbers); manifests under `gdt_invoices/{company}/manifests/`. Every write is
+    conditional (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept
+    as a new version of the same invoice, never overwriting it: `{seller}-{form}-{series}-{number}.v2.json`, `.v3`...
     (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
@@ -79,20 +90,28 @@ class StorageServiceAsyncStub(StorageServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    WriteInvoice: _aio.UnaryUnaryMultiCallable[_storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse]  # type: ignore[assignment]
+    WriteInvoice: _aio.UnaryUnaryMultiCallable[
+        _storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse
+    ]  # type: ignore[assignment]
     """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
     detail's presence means its original is stored too. The detail must be the invoice named
     in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
     larger than the service's limit (GDTMESH_STORAGE_MAX_OBJECT_BYTES) is INVALID_ARGUMENT.
     """
-    WriteManifest: _aio.UnaryUnaryMultiCallable[_storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse]  # type: ignore[assignment]
+    WriteManifest: _aio.UnaryUnaryMultiCallable[
+        _storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse
+    ]  # type: ignore[assignment]
     """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
-    with, per flow and month, the import's counts and failures and every object the bucket
-    holds in that folder (name, generation, size, crc32c, md5). It is written last: its presence
+    naming the layout version of the object names (`layout_version`) and, per flow and month,
+    the import's counts and failures, every invoice the folder holds by identity (seller, form,
+    series, number) with its detail and original objects, and every object the bucket holds in
+    that folder (name, generation, size, crc32c, md5). It is written last: its presence
     means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
     different content becomes a new version.
     """
-    Reconcile: _aio.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]  # type: ignore[assignment]
+    Reconcile: _aio.UnaryUnaryMultiCallable[
+        _storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse
+    ]  # type: ignore[assignment]
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
     that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
     inconsistent or unexpected. It only reads.
@@ -100,10 +119,11 @@ class StorageServiceAsyncStub(StorageServiceStub):
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
     """StorageService owns the bucket: object layout, idempotent writes and manifests. Layout:
-    `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{form}-{series}-{number}.json` (detail) and `.xml`
-    (original); manifests under `gdt_invoices/{company}/manifests/`. Every write is conditional
-    (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept as a new
-    version next to the old one, never overwriting it: `{form}-{series}-{number}.v2.json`, `.v3`...
+    `gdt_invoices/{company}/{flow}/{yyyy}/{mm}/{seller}-{form}-{series}-{number}.json` (detail) and
+    `.xml` (original), the name being the invoice's identity (layout version 2: sellers share
+    series and numbers); manifests under `gdt_invoices/{company}/manifests/`. Every write is
+    conditional (create-only): a retry or a rerun writes nothing new, and a changed invoice is kept
+    as a new version of the same invoice, never overwriting it: `{seller}-{form}-{series}-{number}.v2.json`, `.v3`...
     (the detail and the XML are versioned independently). Errors: INVALID_ARGUMENT with
     google.rpc.BadRequest for any bad field (names are built only from validated parts);
     NOT_FOUND for a bucket that does not exist; UNAVAILABLE for a transient storage failure (retry);
@@ -117,7 +137,7 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _storage_pb2.WriteInvoiceRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_storage_pb2.WriteInvoiceResponse, _abc.Awaitable[_storage_pb2.WriteInvoiceResponse]]:
+    ) -> _storage_pb2.WriteInvoiceResponse | _abc.Awaitable[_storage_pb2.WriteInvoiceResponse]:
         """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
         detail's presence means its original is stored too. The detail must be the invoice named
         in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
@@ -129,10 +149,12 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _storage_pb2.WriteManifestRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_storage_pb2.WriteManifestResponse, _abc.Awaitable[_storage_pb2.WriteManifestResponse]]:
+    ) -> _storage_pb2.WriteManifestResponse | _abc.Awaitable[_storage_pb2.WriteManifestResponse]:
         """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
-        with, per flow and month, the import's counts and failures and every object the bucket
-        holds in that folder (name, generation, size, crc32c, md5). It is written last: its presence
+        naming the layout version of the object names (`layout_version`) and, per flow and month,
+        the import's counts and failures, every invoice the folder holds by identity (seller, form,
+        series, number) with its detail and original objects, and every object the bucket holds in
+        that folder (name, generation, size, crc32c, md5). It is written last: its presence
         means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
         different content becomes a new version.
         """
@@ -142,10 +164,12 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _storage_pb2.ReconcileRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_storage_pb2.ReconcileResponse, _abc.Awaitable[_storage_pb2.ReconcileResponse]]:
+    ) -> _storage_pb2.ReconcileResponse | _abc.Awaitable[_storage_pb2.ReconcileResponse]:
         """Reconcile compares what the bucket holds for one company, flow and month with the invoices
         that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
         inconsistent or unexpected. It only reads.
         """
 
-def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+def add_StorageServiceServicer_to_server(
+    servicer: StorageServiceServicer, server: _grpc.Server | _aio.Server
+) -> None: ...
