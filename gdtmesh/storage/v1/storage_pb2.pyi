@@ -3,35 +3,29 @@
 isort:skip_file
 """
 
-import builtins as _builtins
-import sys
-import typing as _typing
 from collections import abc as _abc
-
+from gdtmesh.invoice.v1 import invoice_pb2 as _invoice_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-
-from gdtmesh.invoice.v1 import invoice_pb2 as _invoice_pb2
+import builtins as _builtins
+import sys
+import typing as _typing
 
 if sys.version_info >= (3, 11):
-    from typing import Never as _Never
-    from typing import TypeAlias as _TypeAlias
+    from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
-    from typing import Never as _Never
-    from typing import TypeAlias as _TypeAlias
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _WriteOutcome:
     ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType
+    V: _TypeAlias = ValueType  # noqa: Y015
 
-class _WriteOutcomeEnumTypeWrapper(
-    _enum_type_wrapper._EnumTypeWrapper[_WriteOutcome.ValueType], _builtins.type
-):
+class _WriteOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WriteOutcome.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     WRITE_OUTCOME_UNSPECIFIED: _WriteOutcome.ValueType  # 0
     """Not set."""
@@ -53,15 +47,13 @@ WRITE_OUTCOME_ALREADY_STORED: WriteOutcome.ValueType  # 2
 """An identical object was already stored; nothing was written."""
 WRITE_OUTCOME_NEW_VERSION: WriteOutcome.ValueType  # 3
 """A different object was stored under the name: the new content was kept as a new version."""
-Global___WriteOutcome: _TypeAlias = WriteOutcome
+Global___WriteOutcome: _TypeAlias = WriteOutcome  # noqa: Y015
 
 class _ReconcileProblem:
     ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType
+    V: _TypeAlias = ValueType  # noqa: Y015
 
-class _ReconcileProblemEnumTypeWrapper(
-    _enum_type_wrapper._EnumTypeWrapper[_ReconcileProblem.ValueType], _builtins.type
-):
+class _ReconcileProblemEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReconcileProblem.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     RECONCILE_PROBLEM_UNSPECIFIED: _ReconcileProblem.ValueType  # 0
     """Not set."""
@@ -103,7 +95,7 @@ RECONCILE_PROBLEM_MISSING_ORIGINAL: ReconcileProblem.ValueType  # 6
 """A stored detail says the invoice has an original (`hsgoc` set) but no XML is stored."""
 RECONCILE_PROBLEM_ORPHAN_ORIGINAL: ReconcileProblem.ValueType  # 7
 """An original XML is stored without any detail object of the same name."""
-Global___ReconcileProblem: _TypeAlias = ReconcileProblem
+Global___ReconcileProblem: _TypeAlias = ReconcileProblem  # noqa: Y015
 
 @_typing.final
 class WriteInvoiceRequest(_message.Message):
@@ -141,26 +133,13 @@ class WriteInvoiceRequest(_message.Message):
         detail_json: _builtins.bytes = ...,
         original_xml: _builtins.bytes = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invoice", b"invoice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "bucket",
-        b"bucket",
-        "company_tax_code",
-        b"company_tax_code",
-        "detail_json",
-        b"detail_json",
-        "flow",
-        b"flow",
-        "invoice",
-        b"invoice",
-        "original_xml",
-        b"original_xml",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "detail_json", b"detail_json", "flow", b"flow", "invoice", b"invoice", "original_xml", b"original_xml"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___WriteInvoiceRequest: _TypeAlias = WriteInvoiceRequest
+Global___WriteInvoiceRequest: _TypeAlias = WriteInvoiceRequest  # noqa: Y015
 
 @_typing.final
 class StoredObject(_message.Message):
@@ -196,26 +175,13 @@ class StoredObject(_message.Message):
         outcome: Global___WriteOutcome.ValueType = ...,
         md5: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "crc32c",
-        b"crc32c",
-        "generation",
-        b"generation",
-        "md5",
-        b"md5",
-        "name",
-        b"name",
-        "outcome",
-        b"outcome",
-        "size",
-        b"size",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crc32c", b"crc32c", "generation", b"generation", "md5", b"md5", "name", b"name", "outcome", b"outcome", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___StoredObject: _TypeAlias = StoredObject
+Global___StoredObject: _TypeAlias = StoredObject  # noqa: Y015
 
 @_typing.final
 class WriteInvoiceResponse(_message.Message):
@@ -239,13 +205,13 @@ class WriteInvoiceResponse(_message.Message):
         detail: Global___StoredObject | None = ...,
         original: Global___StoredObject | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "original", b"original"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "original", b"original"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "original", b"original"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "original", b"original"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___WriteInvoiceResponse: _TypeAlias = WriteInvoiceResponse
+Global___WriteInvoiceResponse: _TypeAlias = WriteInvoiceResponse  # noqa: Y015
 
 @_typing.final
 class FailedInvoice(_message.Message):
@@ -267,13 +233,13 @@ class FailedInvoice(_message.Message):
         key: _invoice_pb2.InvoiceKey | None = ...,
         reason: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "reason", b"reason"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___FailedInvoice: _TypeAlias = FailedInvoice
+Global___FailedInvoice: _TypeAlias = FailedInvoice  # noqa: Y015
 
 @_typing.final
 class PeriodReport(_message.Message):
@@ -321,30 +287,13 @@ class PeriodReport(_message.Message):
         without_original: _builtins.int = ...,
         failed: _abc.Iterable[Global___FailedInvoice] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "already_stored",
-        b"already_stored",
-        "discovered",
-        b"discovered",
-        "failed",
-        b"failed",
-        "flow",
-        b"flow",
-        "month",
-        b"month",
-        "portal_total",
-        b"portal_total",
-        "stored",
-        b"stored",
-        "without_original",
-        b"without_original",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "discovered", b"discovered", "failed", b"failed", "flow", b"flow", "month", b"month", "portal_total", b"portal_total", "stored", b"stored", "without_original", b"without_original"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___PeriodReport: _TypeAlias = PeriodReport
+Global___PeriodReport: _TypeAlias = PeriodReport  # noqa: Y015
 
 @_typing.final
 class WriteManifestRequest(_message.Message):
@@ -382,24 +331,13 @@ class WriteManifestRequest(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         periods: _abc.Iterable[Global___PeriodReport] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "bucket",
-        b"bucket",
-        "company_tax_code",
-        b"company_tax_code",
-        "import_id",
-        b"import_id",
-        "periods",
-        b"periods",
-        "start_time",
-        b"start_time",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "import_id", b"import_id", "periods", b"periods", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___WriteManifestRequest: _TypeAlias = WriteManifestRequest
+Global___WriteManifestRequest: _TypeAlias = WriteManifestRequest  # noqa: Y015
 
 @_typing.final
 class WriteManifestResponse(_message.Message):
@@ -419,13 +357,13 @@ class WriteManifestResponse(_message.Message):
         *,
         manifest: Global___StoredObject | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["manifest", b"manifest"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["manifest", b"manifest"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["manifest", b"manifest"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manifest", b"manifest"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___WriteManifestResponse: _TypeAlias = WriteManifestResponse
+Global___WriteManifestResponse: _TypeAlias = WriteManifestResponse  # noqa: Y015
 
 @_typing.final
 class ReconcileRequest(_message.Message):
@@ -464,24 +402,13 @@ class ReconcileRequest(_message.Message):
         month: _invoice_pb2.YearMonth | None = ...,
         expected: _abc.Iterable[_invoice_pb2.InvoiceKey] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "bucket",
-        b"bucket",
-        "company_tax_code",
-        b"company_tax_code",
-        "expected",
-        b"expected",
-        "flow",
-        b"flow",
-        "month",
-        b"month",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "expected", b"expected", "flow", b"flow", "month", b"month"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ReconcileRequest: _TypeAlias = ReconcileRequest
+Global___ReconcileRequest: _TypeAlias = ReconcileRequest  # noqa: Y015
 
 @_typing.final
 class MismatchedObject(_message.Message):
@@ -505,15 +432,13 @@ class MismatchedObject(_message.Message):
         problem: Global___ReconcileProblem.ValueType = ...,
         description: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "description", b"description", "name", b"name", "problem", b"problem"
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "problem", b"problem"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___MismatchedObject: _TypeAlias = MismatchedObject
+Global___MismatchedObject: _TypeAlias = MismatchedObject  # noqa: Y015
 
 @_typing.final
 class DuplicateInvoice(_message.Message):
@@ -539,13 +464,13 @@ class DuplicateInvoice(_message.Message):
         key: _invoice_pb2.InvoiceKey | None = ...,
         names: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "names", b"names"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "names", b"names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___DuplicateInvoice: _TypeAlias = DuplicateInvoice
+Global___DuplicateInvoice: _TypeAlias = DuplicateInvoice  # noqa: Y015
 
 @_typing.final
 class ExtraInvoice(_message.Message):
@@ -569,13 +494,13 @@ class ExtraInvoice(_message.Message):
         key: _invoice_pb2.InvoiceKey | None = ...,
         names: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "names", b"names"]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "names", b"names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ExtraInvoice: _TypeAlias = ExtraInvoice
+Global___ExtraInvoice: _TypeAlias = ExtraInvoice  # noqa: Y015
 
 @_typing.final
 class ReconcileResponse(_message.Message):
@@ -631,29 +556,10 @@ class ReconcileResponse(_message.Message):
         mismatched: _abc.Iterable[Global___MismatchedObject] | None = ...,
         extra: _abc.Iterable[Global___ExtraInvoice] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal[
-        "duplicates",
-        b"duplicates",
-        "expected_count",
-        b"expected_count",
-        "extra",
-        b"extra",
-        "found_count",
-        b"found_count",
-        "mismatched",
-        b"mismatched",
-        "missing",
-        b"missing",
-        "object_count",
-        b"object_count",
-        "prefix",
-        b"prefix",
-        "versioned_count",
-        b"versioned_count",
-    ]
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "expected_count", b"expected_count", "extra", b"extra", "found_count", b"found_count", "mismatched", b"mismatched", "missing", b"missing", "object_count", b"object_count", "prefix", b"prefix", "versioned_count", b"versioned_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ReconcileResponse: _TypeAlias = ReconcileResponse
+Global___ReconcileResponse: _TypeAlias = ReconcileResponse  # noqa: Y015

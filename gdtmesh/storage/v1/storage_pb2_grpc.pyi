@@ -3,24 +3,23 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
+from gdtmesh.storage.v1 import storage_pb2 as _storage_pb2
+from grpc import aio as _aio
 import abc as _abc_1
+import grpc as _grpc
 import sys
 import typing as _typing
-from collections import abc as _abc
-
-import grpc as _grpc
-from grpc import aio as _aio
-
-from gdtmesh.storage.v1 import storage_pb2 as _storage_pb2
 
 if sys.version_info >= (3, 11):
     from typing import Self as _Self
 else:
-    from typing import Self as _Self
+    from typing_extensions import Self as _Self
 
 _T = _typing.TypeVar("_T")
 
 class _MaybeAsyncIterator(_abc.AsyncIterator[_T], _abc.Iterator[_T], metaclass=_abc_1.ABCMeta): ...
+
 class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ignore[misc, type-arg]
     ...
 
@@ -46,17 +45,13 @@ class StorageServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> StorageServiceAsyncStub: ...
-    WriteInvoice: _grpc.UnaryUnaryMultiCallable[
-        _storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse
-    ]
+    WriteInvoice: _grpc.UnaryUnaryMultiCallable[_storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse]
     """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
     detail's presence means its original is stored too. The detail must be the invoice named
     in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
     larger than the service's limit (GDTMESH_STORAGE_MAX_OBJECT_BYTES) is INVALID_ARGUMENT.
     """
-    WriteManifest: _grpc.UnaryUnaryMultiCallable[
-        _storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse
-    ]
+    WriteManifest: _grpc.UnaryUnaryMultiCallable[_storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse]
     """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
     naming the layout version of the object names (`layout_version`) and, per flow and month,
     the import's counts and failures, every invoice the folder holds by identity (seller, form,
@@ -65,9 +60,7 @@ class StorageServiceStub:
     means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
     different content becomes a new version.
     """
-    Reconcile: _grpc.UnaryUnaryMultiCallable[
-        _storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse
-    ]
+    Reconcile: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
     that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
     inconsistent or unexpected. It only reads.
@@ -90,17 +83,13 @@ class StorageServiceAsyncStub(StorageServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    WriteInvoice: _aio.UnaryUnaryMultiCallable[
-        _storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse
-    ]  # type: ignore[assignment]
+    WriteInvoice: _aio.UnaryUnaryMultiCallable[_storage_pb2.WriteInvoiceRequest, _storage_pb2.WriteInvoiceResponse]  # type: ignore[assignment]
     """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
     detail's presence means its original is stored too. The detail must be the invoice named
     in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
     larger than the service's limit (GDTMESH_STORAGE_MAX_OBJECT_BYTES) is INVALID_ARGUMENT.
     """
-    WriteManifest: _aio.UnaryUnaryMultiCallable[
-        _storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse
-    ]  # type: ignore[assignment]
+    WriteManifest: _aio.UnaryUnaryMultiCallable[_storage_pb2.WriteManifestRequest, _storage_pb2.WriteManifestResponse]  # type: ignore[assignment]
     """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
     naming the layout version of the object names (`layout_version`) and, per flow and month,
     the import's counts and failures, every invoice the folder holds by identity (seller, form,
@@ -109,9 +98,7 @@ class StorageServiceAsyncStub(StorageServiceStub):
     means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
     different content becomes a new version.
     """
-    Reconcile: _aio.UnaryUnaryMultiCallable[
-        _storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse
-    ]  # type: ignore[assignment]
+    Reconcile: _aio.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]  # type: ignore[assignment]
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
     that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
     inconsistent or unexpected. It only reads.
@@ -137,7 +124,7 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _storage_pb2.WriteInvoiceRequest,
         context: _ServicerContext,
-    ) -> _storage_pb2.WriteInvoiceResponse | _abc.Awaitable[_storage_pb2.WriteInvoiceResponse]:
+    ) -> _typing.Union[_storage_pb2.WriteInvoiceResponse, _abc.Awaitable[_storage_pb2.WriteInvoiceResponse]]:
         """WriteInvoice stores one invoice's original XML (when present), then its detail JSON, so a
         detail's presence means its original is stored too. The detail must be the invoice named
         in the request (`nbmst`, `khmshdon`, `khhdon`, `shdon` and the `tdlap` day agree); a body
@@ -149,7 +136,7 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _storage_pb2.WriteManifestRequest,
         context: _ServicerContext,
-    ) -> _storage_pb2.WriteManifestResponse | _abc.Awaitable[_storage_pb2.WriteManifestResponse]:
+    ) -> _typing.Union[_storage_pb2.WriteManifestResponse, _abc.Awaitable[_storage_pb2.WriteManifestResponse]]:
         """WriteManifest writes an import's manifest, `manifests/{import_id}.json`: a JSON document
         naming the layout version of the object names (`layout_version`) and, per flow and month,
         the import's counts and failures, every invoice the folder holds by identity (seller, form,
@@ -164,12 +151,10 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _storage_pb2.ReconcileRequest,
         context: _ServicerContext,
-    ) -> _storage_pb2.ReconcileResponse | _abc.Awaitable[_storage_pb2.ReconcileResponse]:
+    ) -> _typing.Union[_storage_pb2.ReconcileResponse, _abc.Awaitable[_storage_pb2.ReconcileResponse]]:
         """Reconcile compares what the bucket holds for one company, flow and month with the invoices
         that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
         inconsistent or unexpected. It only reads.
         """
 
-def add_StorageServiceServicer_to_server(
-    servicer: StorageServiceServicer, server: _grpc.Server | _aio.Server
-) -> None: ...
+def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
