@@ -32,7 +32,6 @@ from services.gdt_connector.portal import PortalClient, server_error, unavailabl
 # A portal username / tax code: 10 digits, a branch's 10-3 digits, or a 12-digit personal id.
 TAX_CODE = re.compile(r"\d{10}(-\d{3})?|\d{12}")
 PROFILE_PATH = "/security-taxpayer/profile"
-BEARER = "bearer "
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,6 @@ class LoggedIn:
 def token_subject(token: str) -> str | None:
     """The tax code a portal token names as its subject, or None when it names none (the
     signature is not verified: the connector is not the token's audience)."""
-    if token[: len(BEARER)].lower() == BEARER:
-        token = token[len(BEARER) :]
     try:
         subject = jwt.decode(token, options={"verify_signature": False}).get("sub")
     except (jwt.PyJWTError, AttributeError):
