@@ -105,7 +105,7 @@ def _gate(
             outcome = await _pass(request, state, endpoint)
         except Exception:  # a sandbox bug: answer like the portal's backend would, keep serving
             log.exception("sandbox handler failed on %s", endpoint.path)
-            outcome = _Outcome(spring_error(request, 500, INTERNAL_ERROR))
+            outcome = _Outcome(spring_error(request, 500, INTERNAL_ERROR, state.config))
         label = outcome.label if outcome.label is not None else outcome.response.status
         state.stats.record(endpoint.path, label, outcome.account)
         return outcome.response
@@ -114,23 +114,24 @@ def _gate(
 
 
 async def _pass(request: web.Request, state: Portal, endpoint: Endpoint) -> _Outcome:
-    if endpoint.needs_request_id and not request.headers.get("request-id"):
+    config = state.config
+    needs_request_id = endpoint.needs_request_id and config.request_id_required
+    if needs_request_id and not request.headers.get("request-id"):
         return _Outcome(firewall_rejection())
     account, token_valid = await _identify(request, state, endpoint)
     throttled = _throttle(state, endpoint, account)
-    if throttled is not None:
-        return _Outcome(throttled, account)
-    config = state.config
+    if throttled is not None:  # counted as a 429 whatever throttle_answer sends
+        return _Outcome(throttled, account, 429)
     fault = state.faults.draw(config, endpoint.endpoint_class)
     if fault is not None:
         state.stats.fault(fault)
     if fault == "html_block":
-        return _Outcome(state.faults.block_page(), account)
+        return _Outcome(state.faults.block_page(config.block_page), account)
     if not token_valid:
         return _Outcome(unauthorized(request), account)
     await _sleep(state.faults.latency_s(config, endpoint.endpoint_class))
     if fault == "error_5xx":
-        failure = state.faults.gateway_error(spring_error(request, 500, OVERLOADED))
+        failure = state.faults.gateway_error(spring_error(request, 500, OVERLOADED, config))
         return _Outcome(failure, account)
     if fault == "hang":
         await hang(request, config.hang_max_s, state.closing)
@@ -170,7 +171,7 @@ def _throttle(state: Portal, endpoint: Endpoint, account: str | None) -> web.Res
     if account is not None:
         window = retry_after if retry_after is not None else config.min_backoff_s
         state.limiter.block(account, now + window)
-    return too_many_requests(retry_after)
+    return too_many_requests(retry_after, config.throttle_answer)
 
 
 async def _sleep(seconds: float) -> None:

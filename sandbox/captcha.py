@@ -10,9 +10,12 @@ beyond that jitter, so neither do they here.
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import random
+import struct
+import zlib
 from dataclasses import dataclass
 
 from gdtmesh.captcha_font.geometry import (
@@ -51,6 +54,24 @@ def generate_captcha(rng: random.Random, answer: str | None = None) -> Captcha:
         f' viewBox="0,0,{WIDTH},{HEIGHT}">{"".join(paths)}</svg>'
     )
     return Captcha(answer=answer, svg=svg)
+
+
+def png_data_uri(rng: random.Random) -> str:
+    """The captcha as some crawlers received it: a base64 PNG data URI (200x40, grey noise; no
+    client here reads it, so it draws no characters)."""
+    rows = b"".join(
+        b"\x00" + bytes(rng.choice((0x44, 0xCC, 0xFF)) for _ in range(WIDTH)) for _ in range(HEIGHT)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", WIDTH, HEIGHT, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+    png += chunk(b"IEND", b"")
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def _glyph_path(char: str, index: int, rng: random.Random) -> str:

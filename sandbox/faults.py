@@ -27,6 +27,12 @@ BLOCK_PAGE = (
     "Please consult with your administrator.<br><br>Your support ID is: {support_id}<br><br>"
     "<a href='javascript:history.back();'>[Go Back]</a></body></html>"
 )
+# The other form crawlers recorded (2026): served as `text/html; charset=UTF-8`, also with 200.
+CANT_DISPLAY_PAGE = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>This page can\'t be '
+    "displayed</title></head><body><h1>This page can't be displayed.</h1><p>Contact support "
+    "for additional information.</p><p>The incident ID is: {support_id}.</p></body></html>"
+)
 GATEWAY_PAGE = (
     "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} "
     "{reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
@@ -57,8 +63,12 @@ class FaultInjector:
                 return kind
         return None
 
-    def block_page(self) -> web.Response:
+    def block_page(self, form: str = "request-rejected") -> web.Response:
+        """The firewall's block page, status 200: `form` is PortalConfig.block_page."""
         support_id = self._rng.randrange(10**18, 10**19)
+        if form == "cant-display":
+            body = CANT_DISPLAY_PAGE.format(support_id=support_id)
+            return web.Response(status=200, text=body, content_type="text/html", charset="UTF-8")
         body = BLOCK_PAGE.format(support_id=support_id)
         return web.Response(status=200, text=body, content_type="text/html")
 

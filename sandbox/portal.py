@@ -18,12 +18,14 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.auth import CaptchaStore, TokenIssuer
+from sandbox.captcha import png_data_uri
 from sandbox.cursor import CursorCodec, CursorError
 from sandbox.dataset import Dataset, InvoiceRef
 from sandbox.faults import FaultInjector
 from sandbox.limits import RateLimiter
 from sandbox.responses import json_response, spring_error
 from sandbox.search import Position, SearchError, parse_search, parse_sort
+from sandbox.seeds import stream_key
 from sandbox.settings import PortalConfig, SandboxSettings
 from sandbox.stats import Stats
 
@@ -61,6 +63,8 @@ class Portal:
     limiter: RateLimiter
     faults: FaultInjector
     stats: Stats = field(default_factory=Stats)
+    # Draws for the variant switches' content (PNG captchas).
+    rng: random.Random = field(default_factory=random.Random)
     lock_overrides: dict[str, bool] = field(default_factory=dict)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -76,6 +80,7 @@ class Portal:
             cursors=CursorCodec(hmac.new(settings.secret, b"paging-state", "sha256").digest()),
             limiter=RateLimiter(),
             faults=FaultInjector(random.Random(rng.random())),
+            rng=random.Random(rng.random()),
         )
 
     def now(self) -> datetime:
@@ -88,6 +93,12 @@ class Portal:
         company = self.dataset.company(mst)
         default = company.locked if company is not None else False
         return self.lock_overrides.get(mst, default)
+
+    def misfiled(self, ref: InvoiceRef) -> bool:
+        """Whether `ref`'s export-xml is served under the other family (`misfiled_xml_rate`)."""
+        rate = self.config.misfiled_xml_rate
+        draw = stream_key("misfiled-xml", ref.company, ref.flow, ref.index) / 2**64
+        return rate > 0 and draw < rate
 
     def set_locked(self, mst: str, locked: bool) -> None:
         self.lock_overrides[mst] = locked
@@ -106,7 +117,8 @@ STARTED = web.RequestKey("started", float)  # time.monotonic() when the request 
 
 async def captcha(request: web.Request, portal: Portal, _account: str | None) -> web.Response:
     key, image = portal.captchas.issue(portal.config.captcha_ttl_s)
-    response = json_response({"key": key, "content": image.svg})
+    content = image.svg if portal.config.captcha_format == "svg" else png_data_uri(portal.rng)
+    response = json_response({"key": key, "content": content})
     response.set_cookie(LB_COOKIE, LB_BACKEND, path="/", httponly=True)
     return response
 
@@ -125,7 +137,8 @@ async def authenticate(request: web.Request, portal: Portal, _account: str | Non
     if portal.is_locked(company.mst):
         return json_response(_login_error(LOCKED), 401)
     token = portal.tokens.issue(company.mst, portal.config.token_lifetime_s)
-    return json_response({"token": token})
+    prefix = "Bearer " if portal.config.login_token_bearer else ""
+    return json_response({portal.config.login_token_key: prefix + token})
 
 
 async def login_account(request: web.Request) -> str | None:
@@ -182,7 +195,7 @@ def list_handler(family: str, direction: str) -> Handler:
         try:
             return json_response(_list_page(request, portal, account, flow, direction))
         except SearchError as error:
-            return spring_error(request, error.status, error.message)
+            return spring_error(request, error.status, error.message, portal.config)
 
     return handle
 
@@ -246,12 +259,19 @@ def detail_handler(family: str) -> Handler:
 
 
 def export_handler(family: str) -> Handler:
+    other_family = "sco-query" if family == "query" else "query"
+
     async def handle(request: web.Request, portal: Portal, account: str | None) -> web.Response:
         found = _find(request, portal, account, family)
-        if isinstance(found, web.Response):
-            return found
+        if isinstance(found, web.Response):  # a misfiled invoice of the other family?
+            elsewhere = _find(request, portal, account, other_family)
+            if isinstance(elsewhere, web.Response) or not portal.misfiled(elsewhere):
+                return found
+            found = elsewhere
+        elif portal.misfiled(found):
+            return spring_error(request, 500, NOT_FOUND, portal.config)
         if not found.has_original:
-            return spring_error(request, 500, NO_ORIGINAL)
+            return spring_error(request, 500, NO_ORIGINAL, portal.config)
         name = f"{found.nbmst}_{found.khhdon}_{found.shdon}.zip"
         return web.Response(
             body=portal.dataset.export_zip(found),
@@ -274,13 +294,13 @@ def _find(
         try:
             numbers[name] = int(value)
         except ValueError:
-            return spring_error(request, 500, _conversion_error(value, java_type))
+            return spring_error(request, 500, _conversion_error(value, java_type), portal.config)
     if not nbmst or not khhdon:
-        return spring_error(request, 500, "Thiếu tham số nbmst hoặc khhdon.")
+        return spring_error(request, 500, "Thiếu tham số nbmst hoặc khhdon.", portal.config)
     ref = portal.dataset.find(
         account or "", family, nbmst, khhdon, numbers["shdon"], numbers["khmshdon"], portal.now()
     )
-    return ref if ref is not None else spring_error(request, 500, NOT_FOUND)
+    return ref if ref is not None else spring_error(request, 500, NOT_FOUND, portal.config)
 
 
 def _conversion_error(value: str, java_type: str) -> str:

@@ -24,6 +24,12 @@ from sandbox.model import DatasetSpec
 # Endpoint classes: latency and faults are set per class.
 ENDPOINT_CLASSES = ("captcha", "login", "profile", "list", "sco-list", "detail", "xml")
 FAULT_KINDS = ("error_5xx", "hang", "html_block", "cut_body")
+# Where crawlers' recordings of the real portal disagree (gdt-portal.md, "Added 2026-12"): the
+# values each switch can take, the first the default.
+BLOCK_PAGES = ("request-rejected", "cant-display")
+THROTTLE_ANSWERS = ("429", "503", "message")
+LOGIN_TOKEN_KEYS = ("token", "access_token", "Token")
+CAPTCHA_FORMATS = ("svg", "png")
 
 
 class ConfigError(runtime_config.ConfigError):
@@ -88,6 +94,17 @@ class PortalConfig:
     # When set (ISO 8601 instant), that clock stands still there: no invoice appears while a
     # test or the demo compares the bucket with the truth. The real portal's never does.
     clock_frozen_at: str | None = None
+    # The portal as different crawlers recorded it.
+    request_id_required: bool = True  # False: requests without `request-id` pass the firewall
+    sco_errors_request_id: bool = True  # False: sco-query error envelopes have no requestId
+    block_page: str = BLOCK_PAGES[0]  # which HTML block page the html_block fault serves
+    throttle_answer: str = THROTTLE_ANSWERS[0]  # 429, a JSON 503, or a 200 saying so
+    login_token_key: str = LOGIN_TOKEN_KEYS[0]  # the login answer's key for the JWT
+    login_token_bearer: bool = False  # the login answer's JWT already starts with "Bearer "
+    captcha_format: str = CAPTCHA_FORMATS[0]  # svg, or a base64 PNG data URI
+    # This share of invoices has its export-xml under the other family (query <-> sco-query);
+    # their own family's export-xml answers 500 "Không tồn tại hóa đơn."
+    misfiled_xml_rate: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -164,6 +181,19 @@ def _flag(name: str, value: Any, _config: PortalConfig) -> bool:
     return value
 
 
+def _one_of(values: tuple[str, ...]) -> Callable[[str, Any, PortalConfig], str]:
+    def parse(name: str, value: Any, _config: PortalConfig) -> str:
+        if value not in values:
+            raise ConfigError(f"{name}: must be one of {', '.join(values)}, got {value!r}")
+        return str(value)
+
+    return parse
+
+
+def _probability(name: str, value: Any, _config: PortalConfig) -> float:
+    return _number(name, value, 0.0, 1.0)
+
+
 def _page_size(name: str, value: Any, _config: PortalConfig) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name}: must be a positive integer, got {value!r}")
@@ -232,6 +262,14 @@ _FIELD_PARSERS = {
     "hang_max_s": _positive,
     "time_offset_s": _any_number,
     "clock_frozen_at": _instant,
+    "request_id_required": _flag,
+    "sco_errors_request_id": _flag,
+    "block_page": _one_of(BLOCK_PAGES),
+    "throttle_answer": _one_of(THROTTLE_ANSWERS),
+    "login_token_key": _one_of(LOGIN_TOKEN_KEYS),
+    "login_token_bearer": _flag,
+    "captcha_format": _one_of(CAPTCHA_FORMATS),
+    "misfiled_xml_rate": _probability,
 }
 
 
@@ -324,6 +362,27 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="purchase lists without ttxly== answer 500",
     )
 
+    variants = parser.add_argument_group("the portal as different crawlers recorded it")
+    for flag, text in (
+        ("--request-id-optional", "requests without a request-id header pass the firewall"),
+        ("--sco-errors-without-request-id", "sco-query error envelopes carry no requestId"),
+        ("--login-token-bearer", 'the login answer\'s token starts with "Bearer "'),
+    ):
+        variants.add_argument(flag, action="store_true", help=text)
+    for flag, choices, text in (
+        ("--block-page", BLOCK_PAGES, "the HTML block page"),
+        ("--throttle-answer", THROTTLE_ANSWERS, "a refusal for rate: 429, JSON 503, 200 message"),
+        ("--login-token-key", LOGIN_TOKEN_KEYS, "the login answer's key for the token"),
+        ("--captcha-format", CAPTCHA_FORMATS, "svg, or a base64 PNG data URI"),
+    ):
+        variants.add_argument(flag, choices=choices, help=f"{text} ({choices[0]})")
+    variants.add_argument(
+        "--misfiled-xml-rate",
+        type=float,
+        metavar="P",
+        help="share of invoices whose export-xml is under the other family (0)",
+    )
+
     limits = parser.add_argument_group("limits (rates in requests/s; 0 = unlimited)")
     limits.add_argument("--rate-per-account", type=float, metavar="R", help="default 50")
     limits.add_argument("--burst-per-account", type=float, metavar="N", help="default 100")
@@ -406,6 +465,11 @@ def _patch_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         "burst_global": "burst_global",
         "min_backoff": "min_backoff_s",
         "latency_scale": "latency_scale",
+        "block_page": "block_page",
+        "throttle_answer": "throttle_answer",
+        "login_token_key": "login_token_key",
+        "captcha_format": "captcha_format",
+        "misfiled_xml_rate": "misfiled_xml_rate",
     }
     for flag, name in direct.items():
         if getattr(args, flag) is not None:
@@ -418,6 +482,9 @@ def _patch_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         "allow_multi_sort": ("reject_multi_sort", False),
         "purchase_requires_ttxly": ("purchase_requires_ttxly", True),
         "retry_after": ("retry_after", True),
+        "request_id_optional": ("request_id_required", False),
+        "login_token_bearer": ("login_token_bearer", True),
+        "sco_errors_without_request_id": ("sco_errors_request_id", False),
     }
     for flag, (name, value) in switches.items():
         if getattr(args, flag):
