@@ -7,6 +7,10 @@ the slots they reserved instead of being cancelled, and no request leaves for an
 is blocked (the pacer refuses it). Anything else transient (5xx, timeouts, the firewall) ends the
 batch with its status, after the invoices before it were delivered, so the caller retries just
 the rest. Downloads overlap (`concurrency`), results keep request order.
+
+An invoice's family is not always the one its row suggests: when the export answers "Không
+tồn tại hóa đơn." the other family's export-xml is asked once (one extra request for such an
+invoice, none for any other) before the invoice is called unknown.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ log = structlog.get_logger(__name__)
 
 NO_ORIGINAL_MARKER = "không tồn tại hồ sơ gốc"
 NO_INVOICE_MARKER = "không tồn tại hóa đơn"
+OTHER_FAMILY = {"query": "sco-query", "sco-query": "query"}
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -81,6 +86,11 @@ class InvoiceFetcher:
             return FetchedInvoice(reply.body, b"", OriginalStatus.NONE)
         export = await self._portal.get(f"/{self._family}/invoices/export-xml", params)
         what = f"original XML of {_label(wanted)}"
+        if _says_unknown(export):
+            other = OTHER_FAMILY[self._family]
+            log.info("export unknown in its family, asking the other", key=_label(wanted))
+            export = await self._portal.get(f"/{other}/invoices/export-xml", params)
+            what = f"original XML of {_label(wanted)} (in {self._family} and {other})"
         if export.status == 500 and NO_ORIGINAL_MARKER in normalized(export.message()):
             return FetchedInvoice(reply.body, b"", OriginalStatus.NONE)
         _check_found(export, what)
@@ -96,10 +106,14 @@ class InvoiceFetcher:
         return FetchedInvoice(reply.body, xml, OriginalStatus.PRESENT)
 
 
+def _says_unknown(reply: Reply) -> bool:
+    return reply.status == 500 and NO_INVOICE_MARKER in normalized(reply.message())
+
+
 def _check_found(reply: Reply, what: str) -> None:
     if reply.status == 200:
         return
-    if reply.status == 500 and NO_INVOICE_MARKER in normalized(reply.message()):
+    if _says_unknown(reply):
         raise ServiceError(
             grpc.StatusCode.NOT_FOUND,
             f"{what}: the portal does not know this invoice ({reply.message()})",

@@ -11,9 +11,11 @@ request).
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 import structlog
@@ -36,6 +38,9 @@ CAPTCHA_PATH = "/captcha"
 LOGIN_PATH = "/security-taxpayer/authenticate"
 LOCKED_MARKERS = ("khoá", "khóa", "locked")
 CAPTCHA_MARKERS = ("captcha",)
+# Where crawlers found the JWT in the login answer; some got it already prefixed "Bearer ".
+TOKEN_KEYS = ("token", "access_token", "Token")
+BEARER = "bearer "
 
 Solver = Callable[[str], str]
 
@@ -92,7 +97,7 @@ class PortalLogin:
             raise unavailable(
                 "captcha: the portal's answer has no key or content", reasons.PORTAL_MALFORMED
             )
-        return Captcha(key, svg, dict(reply.cookies))
+        return Captcha(key, captcha_svg(svg), dict(reply.cookies))
 
     async def _authenticate(
         self, account: str, password: str, captcha: Captcha, answer: str
@@ -104,13 +109,44 @@ class PortalLogin:
         return read_login_reply(reply, account, password)
 
 
+def captcha_svg(content: str) -> str:
+    """The SVG of a captcha's `content`: the SVG itself or an SVG data URI. Any other image
+    (some crawlers were sent a base64 PNG data URI) is refused with CAPTCHA_UNSUPPORTED, naming
+    it: the solver reads SVG outlines only."""
+    if not content.startswith("data:"):
+        return content
+    media, _, data = content[5:].partition(",")
+    kind, *params = media.split(";")
+    if kind.strip().lower() == "image/svg+xml":
+        try:
+            raw = base64.b64decode(data, validate=True) if "base64" in params else data.encode()
+            return unquote(raw.decode())
+        except (ValueError, UnicodeDecodeError):
+            pass
+    encoding = " (base64)" if "base64" in params else ""
+    raise unavailable(
+        f"captcha: the portal sent the captcha as a {kind or 'bare'} data URI{encoding}, not "
+        "as SVG; only SVG captchas can be solved, so no login is possible from this answer",
+        reasons.CAPTCHA_UNSUPPORTED,
+    )
+
+
+def login_token(data: Any) -> str | None:
+    """The JWT of a login answer under any of TOKEN_KEYS, without a "Bearer " prefix."""
+    if not isinstance(data, dict):
+        return None
+    token = next((data[key] for key in TOKEN_KEYS if isinstance(data.get(key), str)), None)
+    if token is not None and token[: len(BEARER)].lower() == BEARER:
+        token = token[len(BEARER) :].strip()
+    return token or None
+
+
 def read_login_reply(reply: Reply, account: str, password: str) -> str:
     """The token in a login answer; WrongCaptcha or ServiceError otherwise."""
     if reply.status not in (200, 400, 401):
         raise server_error(reply, "login")
-    data: Any = reply.json("login")
-    token = data.get("token") if isinstance(data, dict) else None
-    if reply.status == 200 and isinstance(token, str) and token:
+    token = login_token(reply.json("login"))
+    if reply.status == 200 and token:
         return token
     message = reply.message().replace(password, "***") if password else reply.message()
     text = normalized(message)

@@ -4,7 +4,10 @@ the architecture's failure table says.
 
 `PortalClient.send` returns a `Reply` for anything the portal answered with a body worth reading
 (2xx, 400, 401, 500 ...); it raises `ServiceError` itself for what no caller can handle better:
-transport failures, 429 (recorded for the account's backoff) and the firewall's 403.
+transport failures, throttling (recorded for the account's backoff: a 429, a 503 from the portal
+itself rather than the proxy's page, one with a Retry-After, or a body saying "too many
+requests" / "quá nhiều yêu cầu", whatever its status) and the firewall (its 403 JSON, and
+either HTML block page: "Request Rejected" or "This page can't be displayed").
 
 Every request is a `portal <endpoint>` span (pacing wait included; the aiohttp instrumentation's
 HTTP span below it) with the account, path, status, 429 and retry delay as attributes, and counts
@@ -15,6 +18,7 @@ passwords and captcha answers travel only there. Baggage (our task ids) is not s
 from __future__ import annotations
 
 import json
+import re
 import time
 import unicodedata
 import uuid
@@ -52,6 +56,12 @@ _tracer = trace.get_tracer(__name__)
 
 USER_AGENT = "gdtmesh-connector/0.1"
 MAX_MESSAGE_CHARS = 300
+# Throttling said in words (gdt-portal.md, "Added 2026-12"); looked for in bodies this small.
+THROTTLE_MARKERS = ("too many requests", "quá nhiều yêu cầu")
+THROTTLE_BODY_MAX = 4096
+# The firewall's two HTML block pages ("Request Rejected"; "This page can't be displayed... The
+# incident ID is: ...") recognised whatever their status.
+BLOCK_PAGE_MARKERS = ("request rejected", "the requested url was rejected", "incident id is")
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,20 @@ class Reply:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError, RecursionError):  # nesting bombs too
             raise malformed(f"{what}: the portal's answer is not valid JSON") from None
+
+    def says_throttled(self) -> bool:
+        """A short answer whose message (or, for a page, text) says the portal is throttling."""
+        if len(self.body) > THROTTLE_BODY_MAX:
+            return False
+        text = self.body.decode("utf-8", "replace") if self.is_html else self.message()
+        return any(marker in normalized(text) for marker in THROTTLE_MARKERS)
+
+    def is_block_page(self) -> bool:
+        """The firewall's block page: any HTML with status 200, or one of its known texts."""
+        if not self.is_html:
+            return False
+        text = normalized(self.body[:THROTTLE_BODY_MAX].decode("utf-8", "replace"))
+        return self.status == 200 or any(marker in text for marker in BLOCK_PAGE_MARKERS)
 
     def message(self) -> str:
         """The portal's own error text (`message` of its JSON envelope), shortened."""
@@ -142,9 +166,7 @@ class PortalClient:
                 method, path, endpoint, headers, timeout, params=params, json_body=json_body
             )
             span.set_attribute("http.response.status_code", reply.status)
-            if reply.status == 429:
-                PORTAL_THROTTLED.labels(endpoint).inc()
-            return await self._screen(reply, f"{method} {path}", account, retry_after)
+            return await self._screen(reply, f"{method} {path}", endpoint, account, retry_after)
 
     @contextmanager
     def _span(self, method: str, path: str, endpoint: str, account: str) -> Iterator[trace.Span]:
@@ -228,10 +250,11 @@ class PortalClient:
         return b"".join(chunks)
 
     async def _screen(
-        self, reply: Reply, what: str, account: str, retry_after: str | None
+        self, reply: Reply, what: str, endpoint: str, account: str, retry_after: str | None
     ) -> Reply:
         """Raise for the answers that mean the same thing whatever was asked."""
-        if reply.status == 429:
+        if is_throttling(reply, retry_after):
+            PORTAL_THROTTLED.labels(endpoint).inc()
             delay = await self._pacer.throttled(account, parse_retry_after(retry_after))
             PORTAL_BACKOFF_SECONDS.inc(delay)
             log.warning("portal throttled", account=account, backoff_s=round(delay, 1))
@@ -246,13 +269,25 @@ class PortalClient:
                 f"{what}: the portal firewall rejected the request (HTTP 403) {reply.message()}",
                 reasons.PORTAL_FIREWALL,
             )
-        if reply.status == 200 and reply.is_html:
+        if reply.is_block_page():
             raise unavailable(
-                f"{what}: the portal firewall answered with a block page", reasons.PORTAL_FIREWALL
+                f"{what}: the portal firewall answered with a block page (HTTP {reply.status})",
+                reasons.PORTAL_FIREWALL,
             )
         if reply.status in (502, 503, 504):
             raise unavailable(f"{what}: the portal is unavailable (HTTP {reply.status})")
         return reply
+
+
+def is_throttling(reply: Reply, retry_after: str | None) -> bool:
+    """The portal refusing for rate: a 429; a 503 that is not the proxy's bare HTML page (a
+    JSON answer of the portal itself, or one that says when to retry); or a short body saying
+    so, whatever its status (some crawlers saw "quá nhiều yêu cầu" with a 200)."""
+    if reply.status == 429:
+        return True
+    if reply.status == 503 and (not reply.is_html or parse_retry_after(retry_after) is not None):
+        return True
+    return reply.says_throttled()
 
 
 def _leaving_the_mesh() -> AbstractContextManager[None]:
@@ -279,11 +314,14 @@ def _note_failure(span: trace.Span, error: ServiceError) -> None:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta seconds or an HTTP date); None if absent/bad."""
+    """Seconds from a Retry-After header (delta seconds, whole or decimal, or an HTTP date); None
+    if absent or bad."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
+        return float(value)
+    if re.fullmatch(r"\d{1,9}\.\d{1,6}", value):
         return float(value)
     try:
         moment = parsedate_to_datetime(value)

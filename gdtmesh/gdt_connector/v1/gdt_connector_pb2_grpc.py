@@ -40,6 +40,8 @@ class GdtConnectorServiceStub:
     company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
     names both (`account`, `company`). No session is opened: store the company's own login.
     CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+    CAPTCHA_UNSUPPORTED (UNAVAILABLE): the portal sent the captcha in a form the solver cannot
+    read (a base64 PNG data URI instead of SVG); the message names it. Not retried.
     LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
     SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
     INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.
@@ -95,6 +97,8 @@ class GdtConnectorServiceServicer:
     company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
     names both (`account`, `company`). No session is opened: store the company's own login.
     CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+    CAPTCHA_UNSUPPORTED (UNAVAILABLE): the portal sent the captcha in a form the solver cannot
+    read (a base64 PNG data URI instead of SVG); the message names it. Not retried.
     LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
     SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
     INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.
@@ -179,6 +183,8 @@ class GdtConnectorService:
     company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
     names both (`account`, `company`). No session is opened: store the company's own login.
     CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+    CAPTCHA_UNSUPPORTED (UNAVAILABLE): the portal sent the captcha in a form the solver cannot
+    read (a base64 PNG data URI instead of SVG); the message names it. Not retried.
     LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
     SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
     INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.

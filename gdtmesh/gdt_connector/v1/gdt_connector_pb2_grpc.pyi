@@ -41,6 +41,8 @@ class GdtConnectorServiceStub:
         company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
         names both (`account`, `company`). No session is opened: store the company's own login.
       CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+      CAPTCHA_UNSUPPORTED (UNAVAILABLE): the portal sent the captcha in a form the solver cannot
+        read (a base64 PNG data URI instead of SVG); the message names it. Not retried.
       LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
       SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
       INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.
@@ -93,6 +95,8 @@ class GdtConnectorServiceAsyncStub(GdtConnectorServiceStub):
         company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
         names both (`account`, `company`). No session is opened: store the company's own login.
       CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+      CAPTCHA_UNSUPPORTED (UNAVAILABLE): the portal sent the captcha in a form the solver cannot
+        read (a base64 PNG data URI instead of SVG); the message names it. Not retried.
       LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
       SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
       INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.
@@ -141,6 +145,8 @@ class GdtConnectorServiceServicer(metaclass=_abc_1.ABCMeta):
         company the session was asked for (OpenSessionRequest.company_tax_code); its metadata
         names both (`account`, `company`). No session is opened: store the company's own login.
       CAPTCHA_FAILED (UNAVAILABLE): no captcha was solved within the configured attempts.
+      CAPTCHA_UNSUPPORTED (UNAVAILABLE): the portal sent the captcha in a form the solver cannot
+        read (a base64 PNG data URI instead of SVG); the message names it. Not retried.
       LOGIN_BUSY (UNAVAILABLE): another replica is logging the same account in; retry shortly.
       SESSION_STORE_UNAVAILABLE (UNAVAILABLE): the session store (Redis) is unreachable.
       INVOICE_NOT_FOUND (NOT_FOUND, per invoice): the portal has no such invoice.
