@@ -47,6 +47,11 @@ class Counterparty:
     original_share: float  # share of its invoices with an original XML
     key: int
 
+    @property
+    def form(self) -> int:
+        """`khmshdon`: a VAT invoice (1), or for some coded sellers stamps and tickets (5)."""
+        return 5 if self.kind == "coded" and (self.key >> 11) % 16 == 0 else _KHMSHDON
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -276,8 +281,8 @@ class FlowLayout:
         year = self._dates[self.day_of(index)].year
         # Another seller of the same kind, and another series than the twin's seller's own: no
         # twin can take the key of one of its seller's own invoices.
-        if partner.kind != other.kind or partner == other:
-            return None  # a twin is coded (C) or not (K) like its seller's own invoices
+        if partner.kind != other.kind or partner.form != other.form or partner == other:
+            return None  # a twin is coded (C) or not (K), and of a form, like its seller's own
         if self.numbering(year, partner)[0] == self.numbering(year, other)[0]:
             return None
         return source
@@ -339,7 +344,7 @@ class FlowLayout:
             index,
             own if self.sold else other or "",
             other if self.sold else own,
-            _KHMSHDON,
+            _KHMSHDON if self.sold else partner.form,
             series,
             number,
             issued,

@@ -147,7 +147,10 @@ QUERY_PURCHASE_ROW_KEYS: tuple[str, ...] = (
     "isHDTrung",
     "hdcttchinh",
 )
+# Keys sold rows carry, and purchase rows too from 2026 (139 keys then, 135 in 2025).
 _SOLD_ONLY_KEYS: tuple[str, ...] = ("dlhquan", "dlnhtmai", "bltphi", "tcsvhdChinh")
+PURCHASE_KEYS_FROM = 2026
+PURCHASE_KEYS_ADDED = _SOLD_ONLY_KEYS
 SCO_ROW_KEYS: tuple[str, ...] = (
     "nbmst",
     "khmshdon",
@@ -362,6 +365,8 @@ REFERENCE_TYPES: dict[str, JsonTypes] = {
     "lhdgoc": (int,),
 }
 BUYER_WITHOUT_CODE_TYPES: dict[str, JsonTypes] = {"nmmst": (NoneType,), "nmdchi": (NoneType,)}
+# Recorded by crawlers in 2026 beyond the samples: whole amounts as JSON integers.
+RECORDED_2026_TYPES: dict[str, JsonTypes] = {"tgtthue": (int,), "tgtttbso": (int,)}
 
 # JSON value types seen per key of a line item (`hdhhdvu[]`).
 QUERY_LINE_TYPES: dict[str, JsonTypes] = _types(
@@ -386,11 +391,12 @@ SCO_LINE_TYPES: dict[str, JsonTypes] = _types(
 )
 
 
-def row_keys(family: str, sold: bool) -> tuple[str, ...]:
-    """The ordered key set of a list row (and of a detail) of one family and direction."""
+def row_keys(family: str, sold: bool, year: int) -> tuple[str, ...]:
+    """The ordered key set of a list row (and of a detail) of one family and direction, for an
+    invoice issued in ``year``."""
     if family == "sco-query":
         return SCO_ROW_KEYS
-    return QUERY_SOLD_ROW_KEYS if sold else QUERY_PURCHASE_ROW_KEYS
+    return QUERY_SOLD_ROW_KEYS if sold or year >= PURCHASE_KEYS_FROM else QUERY_PURCHASE_ROW_KEYS
 
 
 def line_keys(family: str) -> tuple[str, ...]:

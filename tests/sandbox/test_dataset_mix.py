@@ -60,3 +60,16 @@ def test_about_a_quarter_of_uncoded_invoices_are_full_records(dataset: Dataset) 
     for ref in [ref for ref in uncoded if not ref.has_original][:20]:
         detail = dataset.detail(ref)
         assert detail["hsgoc"] is None and detail["hdhhdvu"] == []
+
+
+def test_purchase_invoices_look_as_recorded_in_2026(dataset: Dataset) -> None:
+    """139 keys, stamps and tickets (form 5), "VNĐ" and foreign currencies with their rate, and
+    whole amounts as JSON integers: each present, so every consumer meets them."""
+    details = [dataset.detail(ref) for ref in _refs(dataset, "mua_vao_dien_tu")]
+    assert {len(detail) for detail in details} == {139}
+    assert {(d["khmshdon"], d["hdon"]) for d in details} == {(1, "01"), (5, "05")}
+    currencies = Counter(d["dvtte"] for d in details if d["hsgoc"])
+    assert {"VND", "VNĐ", "USD"} <= currencies.keys()
+    assert {d["tgia"] for d in details if d["dvtte"] == "USD"} == {26110.0}
+    assert any(isinstance(d["tgtttbso"], int) for d in details)
+    assert any(isinstance(d["tgtttbso"], float) for d in details)
