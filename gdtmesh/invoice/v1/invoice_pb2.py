@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gdtmesh/invoice/v1/invoice.proto\x12\x12gdtmesh.invoice.v1\x1a\x16google/type/date.proto\"(\n\tYearMonth\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\"S\n\nInvoiceKey\x12\x17\n\x0fseller_tax_code\x18\x01 \x01(\t\x12\x0c\n\x04\x66orm\x18\x02 \x01(\x05\x12\x0e\n\x06series\x18\x03 \x01(\t\x12\x0e\n\x06number\x18\x04 \x01(\x03\"\xad\x01\n\x0eInvoiceSummary\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12%\n\nissue_date\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12\x19\n\x11processing_status\x18\x03 \x01(\x05\x12\x16\n\x0einvoice_status\x18\x04 \x01(\x05\x12\x14\n\x0chas_original\x18\x05 \x01(\x08*\x92\x01\n\x04\x46low\x12\x14\n\x10\x46LOW_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46LOW_SOLD_ELECTRONIC\x10\x01\x12\x1b\n\x17\x46LOW_SOLD_CASH_REGISTER\x10\x02\x12\x1c\n\x18\x46LOW_PURCHASE_ELECTRONIC\x10\x03\x12\x1f\n\x1b\x46LOW_PURCHASE_CASH_REGISTER\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gdtmesh/invoice/v1/invoice.proto\x12\x12gdtmesh.invoice.v1\x1a\x16google/type/date.proto\"(\n\tYearMonth\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\"S\n\nInvoiceKey\x12\x17\n\x0fseller_tax_code\x18\x01 \x01(\t\x12\x0c\n\x04\x66orm\x18\x02 \x01(\x05\x12\x0e\n\x06series\x18\x03 \x01(\t\x12\x0e\n\x06number\x18\x04 \x01(\x03\"\xc2\x01\n\x0eInvoiceSummary\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12%\n\nissue_date\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12\x19\n\x11processing_status\x18\x03 \x01(\x05\x12\x16\n\x0einvoice_status\x18\x04 \x01(\x05\x12\x14\n\x0chas_original\x18\x05 \x01(\x08\x12\x13\n\x0b\x66ingerprint\x18\x06 \x01(\t*\x92\x01\n\x04\x46low\x12\x14\n\x10\x46LOW_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46LOW_SOLD_ELECTRONIC\x10\x01\x12\x1b\n\x17\x46LOW_SOLD_CASH_REGISTER\x10\x02\x12\x1c\n\x18\x46LOW_PURCHASE_ELECTRONIC\x10\x03\x12\x1f\n\x1b\x46LOW_PURCHASE_CASH_REGISTER\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gdtmesh.invoice.v1.invoice_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FLOW']._serialized_start=384
-  _globals['_FLOW']._serialized_end=530
+  _globals['_FLOW']._serialized_start=405
+  _globals['_FLOW']._serialized_end=551
   _globals['_YEARMONTH']._serialized_start=80
   _globals['_YEARMONTH']._serialized_end=120
   _globals['_INVOICEKEY']._serialized_start=122
   _globals['_INVOICEKEY']._serialized_end=205
   _globals['_INVOICESUMMARY']._serialized_start=208
-  _globals['_INVOICESUMMARY']._serialized_end=381
+  _globals['_INVOICESUMMARY']._serialized_end=402
 # @@protoc_insertion_point(module_scope)

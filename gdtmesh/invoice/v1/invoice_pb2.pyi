@@ -123,12 +123,18 @@ class InvoiceSummary(_message.Message):
     PROCESSING_STATUS_FIELD_NUMBER: _builtins.int
     INVOICE_STATUS_FIELD_NUMBER: _builtins.int
     HAS_ORIGINAL_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
     processing_status: _builtins.int
     """Processing status (`ttxly`): 5 coded, 6 uncoded, 8 cash register."""
     invoice_status: _builtins.int
     """Invoice status (`tthai`): 1 original, 2 replacement, 3 adjustment, 4 replaced, 5 adjusted."""
     has_original: _builtins.bool
     """False when the portal holds no original dossier (`hsgoc` null): there is no XML to fetch."""
+    fingerprint: _builtins.str
+    """What the list row says about the invoice's state: 12 hex digits of a SHA-256 over the row's
+    fields whose change matters (`tthai`, `ttxly`, `hsgoc`, `mhdon`, the amounts, `tdlap`). A
+    stored invoice whose fingerprint differs has changed on the portal. Empty when unknown.
+    """
     @_builtins.property
     def key(self) -> Global___InvoiceKey:
         """The invoice's portal key."""
@@ -145,10 +151,11 @@ class InvoiceSummary(_message.Message):
         processing_status: _builtins.int = ...,
         invoice_status: _builtins.int = ...,
         has_original: _builtins.bool = ...,
+        fingerprint: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["issue_date", b"issue_date", "key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_original", b"has_original", "invoice_status", b"invoice_status", "issue_date", b"issue_date", "key", b"key", "processing_status", b"processing_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint", "has_original", b"has_original", "invoice_status", b"invoice_status", "issue_date", b"issue_date", "key", b"key", "processing_status", b"processing_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

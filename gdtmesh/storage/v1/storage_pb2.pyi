@@ -255,6 +255,8 @@ class PeriodReport(_message.Message):
     ALREADY_STORED_FIELD_NUMBER: _builtins.int
     WITHOUT_ORIGINAL_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
     flow: _invoice_pb2.Flow.ValueType
     """The flow."""
     portal_total: _builtins.int
@@ -267,6 +269,14 @@ class PeriodReport(_message.Message):
     """Invoices that were already stored unchanged."""
     without_original: _builtins.int
     """Invoices stored without XML because the portal holds no original."""
+    changed: _builtins.int
+    """Of `stored`, invoices that were in the bucket already and changed on the portal (stored as
+    a new version).
+    """
+    unchanged: _builtins.int
+    """Invoices the bucket already held, complete, with the portal's list row unchanged: skipped
+    without a download.
+    """
     @_builtins.property
     def month(self) -> _invoice_pb2.YearMonth:
         """The calendar month."""
@@ -286,10 +296,12 @@ class PeriodReport(_message.Message):
         already_stored: _builtins.int = ...,
         without_original: _builtins.int = ...,
         failed: _abc.Iterable[Global___FailedInvoice] | None = ...,
+        changed: _builtins.int = ...,
+        unchanged: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "discovered", b"discovered", "failed", b"failed", "flow", b"flow", "month", b"month", "portal_total", b"portal_total", "stored", b"stored", "without_original", b"without_original"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "changed", b"changed", "discovered", b"discovered", "failed", b"failed", "flow", b"flow", "month", b"month", "portal_total", b"portal_total", "stored", b"stored", "unchanged", b"unchanged", "without_original", b"without_original"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -563,3 +575,101 @@ class ReconcileResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReconcileResponse: _TypeAlias = ReconcileResponse  # noqa: Y015
+
+@_typing.final
+class ListStoredRequest(_message.Message):
+    """ListStoredRequest names one folder of the layout."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    COMPANY_TAX_CODE_FIELD_NUMBER: _builtins.int
+    FLOW_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """Bucket to read; empty means the service's default bucket."""
+    company_tax_code: _builtins.str
+    """The company whose folder to read."""
+    flow: _invoice_pb2.Flow.ValueType
+    """The flow whose folder to read."""
+    @_builtins.property
+    def month(self) -> _invoice_pb2.YearMonth:
+        """The month whose folder to read (the issue month, as in the layout)."""
+
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+        company_tax_code: _builtins.str = ...,
+        flow: _invoice_pb2.Flow.ValueType = ...,
+        month: _invoice_pb2.YearMonth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "flow", b"flow", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStoredRequest: _TypeAlias = ListStoredRequest  # noqa: Y015
+
+@_typing.final
+class StoredInvoice(_message.Message):
+    """StoredInvoice is one invoice the folder holds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    fingerprint: _builtins.str
+    """The fingerprint of the list row its latest version was stored from; empty when unknown
+    (stored before fingerprints existed).
+    """
+    complete: _builtins.bool
+    """The detail is stored and, when the invoice has an original, its XML too."""
+    versions: _builtins.int
+    """How many versions of the detail the folder holds (1 for an invoice that never changed)."""
+    @_builtins.property
+    def key(self) -> _invoice_pb2.InvoiceKey:
+        """The invoice's key, from its object names."""
+
+    def __init__(
+        self,
+        *,
+        key: _invoice_pb2.InvoiceKey | None = ...,
+        fingerprint: _builtins.str = ...,
+        complete: _builtins.bool = ...,
+        versions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "fingerprint", b"fingerprint", "key", b"key", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoredInvoice: _TypeAlias = StoredInvoice  # noqa: Y015
+
+@_typing.final
+class ListStoredResponse(_message.Message):
+    """ListStoredResponse lists the folder's invoices in key order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def invoices(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoredInvoice]:
+        """Every invoice of the folder, once."""
+
+    def __init__(
+        self,
+        *,
+        invoices: _abc.Iterable[Global___StoredInvoice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoices", b"invoices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStoredResponse: _TypeAlias = ListStoredResponse  # noqa: Y015

@@ -61,6 +61,11 @@ class StorageServiceStub:
                 request_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileRequest.SerializeToString,
                 response_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileResponse.FromString,
                 _registered_method=True)
+        self.ListStored = channel.unary_unary(
+                '/gdtmesh.storage.v1.StorageService/ListStored',
+                request_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ListStoredRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ListStoredResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServiceServicer:
@@ -110,6 +115,15 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListStored(self, request, context):
+        """ListStored says, in one call for one folder (company, flow, month), which invoices the
+        bucket holds, whether each is complete and the fingerprint of the list row its latest
+        version was stored from: what an import needs to download only new or changed invoices.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +141,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.Reconcile,
                     request_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileRequest.FromString,
                     response_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileResponse.SerializeToString,
+            ),
+            'ListStored': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStored,
+                    request_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ListStoredRequest.FromString,
+                    response_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ListStoredResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +241,33 @@ class StorageService:
             '/gdtmesh.storage.v1.StorageService/Reconcile',
             gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileRequest.SerializeToString,
             gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStored(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gdtmesh.storage.v1.StorageService/ListStored',
+            gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ListStoredRequest.SerializeToString,
+            gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ListStoredResponse.FromString,
             options,
             channel_credentials,
             insecure,

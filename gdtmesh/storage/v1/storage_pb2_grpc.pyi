@@ -65,6 +65,11 @@ class StorageServiceStub:
     that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
     inconsistent or unexpected. It only reads.
     """
+    ListStored: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ListStoredRequest, _storage_pb2.ListStoredResponse]
+    """ListStored says, in one call for one folder (company, flow, month), which invoices the
+    bucket holds, whether each is complete and the fingerprint of the list row its latest
+    version was stored from: what an import needs to download only new or changed invoices.
+    """
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
@@ -102,6 +107,11 @@ class StorageServiceAsyncStub(StorageServiceStub):
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
     that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
     inconsistent or unexpected. It only reads.
+    """
+    ListStored: _aio.UnaryUnaryMultiCallable[_storage_pb2.ListStoredRequest, _storage_pb2.ListStoredResponse]  # type: ignore[assignment]
+    """ListStored says, in one call for one folder (company, flow, month), which invoices the
+    bucket holds, whether each is complete and the fingerprint of the list row its latest
+    version was stored from: what an import needs to download only new or changed invoices.
     """
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -155,6 +165,17 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         """Reconcile compares what the bucket holds for one company, flow and month with the invoices
         that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
         inconsistent or unexpected. It only reads.
+        """
+
+    @_abc_1.abstractmethod
+    def ListStored(
+        self,
+        request: _storage_pb2.ListStoredRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.ListStoredResponse, _abc.Awaitable[_storage_pb2.ListStoredResponse]]:
+        """ListStored says, in one call for one folder (company, flow, month), which invoices the
+        bucket holds, whether each is complete and the fingerprint of the list row its latest
+        version was stored from: what an import needs to download only new or changed invoices.
         """
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
