@@ -162,9 +162,8 @@ def _throttle(state: Portal, endpoint: Endpoint, account: str | None) -> web.Res
     """A 429 if storms or rate limits refuse the request; records violations either way."""
     config = state.config
     now = time.monotonic()
-    verdict = state.limiter.check(account, now, config)
-    if account is not None and verdict.violation is not None:
-        state.stats.violation(account, verdict.violation, endpoint.path)
+    verdict = state.limiter.check(account, now, config, endpoint.endpoint_class)
+    state.stats.verdict(account, verdict, endpoint.path)
     if verdict.allowed:
         return None
     retry_after = verdict.retry_after() if config.retry_after else None

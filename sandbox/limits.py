@@ -1,4 +1,5 @@
-"""Request rate limits: one token bucket per account, one for the whole portal, and storms.
+"""Request rate limits: one token bucket per account, one per account and endpoint class (list,
+detail, export), one for the whole portal, and storms.
 
 After a 429 the account counts as blocked for the backoff window the sandbox announced
 (Retry-After) or, without that header, a minimum a polite client must wait. Requests that arrive
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sandbox.settings import PortalConfig
+from sandbox.settings import LIMIT_CLASS_OF, PortalConfig
 
 DURING_BACKOFF = "during_backoff"
 OVER_RATE = "over_rate"
@@ -42,7 +43,9 @@ class Verdict:
     """Whether a request may pass; if not, why and when a retry could succeed."""
 
     allowed: bool
-    reason: str | None = None  # "storm" | "global" | "account"
+    # The limit that refused it: "storm" | "global" | "account" | an endpoint class's limit
+    # ("list" | "detail" | "export", per account).
+    reason: str | None = None
     wait_s: float = 0.0
     violation: str | None = None  # DURING_BACKOFF | OVER_RATE
 
@@ -55,22 +58,36 @@ class RateLimiter:
     def __init__(self) -> None:
         self._global: TokenBucket | None = None
         self._accounts: dict[str, TokenBucket] = {}
+        self._classes: dict[tuple[str, str], TokenBucket] = {}
         self._blocked_until: dict[str, float] = {}
         self._storm_until = 0.0
 
-    def check(self, account: str | None, now: float, config: PortalConfig) -> Verdict:
-        """Decide on one request; a request that passes consumes its tokens."""
+    def check(
+        self,
+        account: str | None,
+        now: float,
+        config: PortalConfig,
+        endpoint_class: str | None = None,
+    ) -> Verdict:
+        """Decide on one request of `endpoint_class` (the latency and fault class, e.g. "xml");
+        a request that passes consumes a token of every bucket it goes through. Over the
+        account's limit or its endpoint class's, it is an over-rate violation."""
         blocked = account is not None and now < self._blocked_until.get(account, 0.0)
         violation = DURING_BACKOFF if blocked else None
         if now < self._storm_until:
             return Verdict(False, "storm", self._storm_until - now, violation)
-        account_bucket = self._account_bucket(account, now, config)
-        if account_bucket is not None and (wait := account_bucket.wait_time(now)) > 0:
-            return Verdict(False, "account", wait, violation or OVER_RATE)
+        limit_class = LIMIT_CLASS_OF.get(endpoint_class or "")
+        per_account = [
+            ("account", self._account_bucket(account, now, config)),
+            (limit_class, self._class_bucket(account, limit_class, now, config)),
+        ]
+        for reason, bucket in per_account:
+            if bucket is not None and (wait := bucket.wait_time(now)) > 0:
+                return Verdict(False, reason, wait, violation or OVER_RATE)
         global_bucket = self._global_bucket(now, config)
         if global_bucket is not None and (wait := global_bucket.wait_time(now)) > 0:
             return Verdict(False, "global", wait, violation)
-        for bucket in (account_bucket, global_bucket):
+        for bucket in (*(bucket for _, bucket in per_account), global_bucket):
             if bucket is not None:
                 bucket.take()
         return Verdict(True, violation=violation)
@@ -104,6 +121,20 @@ class RateLimiter:
         ):
             bucket = TokenBucket(config.rate_per_account, config.burst_per_account, now)
             self._accounts[account] = bucket
+        return bucket
+
+    def _class_bucket(
+        self, account: str | None, limit_class: str | None, now: float, config: PortalConfig
+    ) -> TokenBucket | None:
+        if account is None or limit_class is None:
+            return None
+        limit = config.endpoint_limits[limit_class]
+        if limit.rate is None:
+            return None
+        bucket = self._classes.get((account, limit_class))
+        if bucket is None or (bucket.rate, bucket.burst) != (limit.rate, limit.burst):
+            bucket = TokenBucket(limit.rate, limit.burst, now)
+            self._classes[account, limit_class] = bucket
         return bucket
 
     def _global_bucket(self, now: float, config: PortalConfig) -> TokenBucket | None:

@@ -24,6 +24,10 @@ from sandbox.model import DatasetSpec
 # Endpoint classes: latency and faults are set per class.
 ENDPOINT_CLASSES = ("captcha", "login", "profile", "list", "sco-list", "detail", "xml")
 FAULT_KINDS = ("error_5xx", "hang", "html_block", "cut_body")
+# Rate limits per account and endpoint class (gdt-portal.md, "Added 2026-12": list calls answered
+# 200 while detail calls drew 429s): each limit class and the endpoint classes it covers.
+LIMIT_CLASSES = ("list", "detail", "export")
+LIMIT_CLASS_OF = {"list": "list", "sco-list": "list", "detail": "detail", "xml": "export"}
 # Where crawlers' recordings of the real portal disagree (gdt-portal.md, "Added 2026-12"): the
 # values each switch can take, the first the default.
 BLOCK_PAGES = ("request-rejected", "cant-display")
@@ -60,6 +64,34 @@ DEFAULT_LATENCY: dict[str, Latency] = {
 }
 
 
+@dataclass(frozen=True)
+class Limit:
+    """A token bucket per account for one endpoint class; `rate` None = no limit of its own."""
+
+    rate: float | None = None
+    burst: float = 2.0
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"rate": self.rate, "burst": self.burst}
+
+
+# What a crawler's log of the real portal shows (one account, XML downloads, April 2026): ~1.7
+# requests/s sustained with 3 in flight drew no 429, so a class refills at 2/s at least (the
+# smallest round rate it allows); 3 parallel downloads at the start drew 429s within a second, so
+# a class's bucket holds fewer than 3: 2. Lists answered 200 meanwhile: their budget is their own
+# and no recording shows its size. The default burst is this one; the default rates are none
+# (like the generous account default): tests and the embedded mesh load the sandbox far beyond
+# the real portal. `--endpoint-limit detail=2 --endpoint-limit export=2` gives the recording.
+RECORDED_ENDPOINT_LIMITS: dict[str, Limit] = {
+    "detail": Limit(2.0, 2.0),
+    "export": Limit(2.0, 2.0),
+}
+
+
+def _no_endpoint_limits() -> dict[str, Limit]:
+    return {name: Limit() for name in LIMIT_CLASSES}
+
+
 def _no_faults() -> dict[str, dict[str, float]]:
     return {kind: dict.fromkeys(ENDPOINT_CLASSES, 0.0) for kind in FAULT_KINDS}
 
@@ -80,6 +112,8 @@ class PortalConfig:
     burst_per_account: float = 100.0
     rate_global: float | None = 5000.0
     burst_global: float = 10000.0
+    # Per account and endpoint class (list, detail, export), on top of the account's bucket.
+    endpoint_limits: Mapping[str, Limit] = field(default_factory=_no_endpoint_limits)
     retry_after: bool = False
     # After a 429 without Retry-After a polite client waits at least this long.
     min_backoff_s: float = 15.0
@@ -109,6 +143,9 @@ class PortalConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["latency"] = {name: value.to_dict() for name, value in self.latency.items()}
+        data["endpoint_limits"] = {
+            name: value.to_dict() for name, value in self.endpoint_limits.items()
+        }
         data["faults"] = {kind: dict(rates) for kind, rates in self.faults.items()}
         return data
 
@@ -218,6 +255,27 @@ def _latency(name: str, value: Any, config: PortalConfig) -> dict[str, Latency]:
     return merged
 
 
+def _endpoint_limits(name: str, value: Any, config: PortalConfig) -> dict[str, Limit]:
+    """`{"detail": {"rate": 2, "burst": 2}}` sets one class (partially); `rate` null = none."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be an object of limit class -> {{rate, burst}}")
+    merged = dict(config.endpoint_limits)
+    for limit_class, spec in value.items():
+        where = f"{name}.{limit_class}"
+        if limit_class not in LIMIT_CLASSES:
+            known = ", ".join(LIMIT_CLASSES)
+            raise ConfigError(f"{where}: unknown limit class (known: {known})")
+        if not isinstance(spec, dict) or set(spec) - {"rate", "burst"}:
+            raise ConfigError(f"{where}: must be an object with rate and/or burst")
+        current = merged[limit_class]
+        rate = _optional_rate(f"{where}.rate", spec.get("rate", current.rate), config)
+        burst = _number(f"{where}.burst", spec.get("burst", current.burst))
+        if rate is not None and burst < 1:
+            raise ConfigError(f"{where}.burst: must be at least 1")
+        merged[limit_class] = Limit(rate, burst)
+    return merged
+
+
 def _faults(name: str, value: Any, config: PortalConfig) -> dict[str, dict[str, float]]:
     """`{"hang": 0.1}` sets every class; `{"hang": {"sco-list": 0.1}}` sets one."""
     if not isinstance(value, dict):
@@ -254,6 +312,7 @@ _FIELD_PARSERS = {
     "burst_per_account": _non_negative,
     "rate_global": _optional_rate,
     "burst_global": _non_negative,
+    "endpoint_limits": _endpoint_limits,
     "retry_after": _flag,
     "min_backoff_s": _non_negative,
     "latency_scale": _non_negative,
@@ -388,6 +447,14 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--burst-per-account", type=float, metavar="N", help="default 100")
     limits.add_argument("--rate-global", type=float, metavar="R", help="default 5000")
     limits.add_argument("--burst-global", type=float, metavar="N", help="default 10000")
+    limits.add_argument(
+        "--endpoint-limit",
+        action="append",
+        type=_endpoint_limit,
+        metavar="CLASS=R[:N]",
+        help=f"per account and endpoint class ({', '.join(LIMIT_CLASSES)}): rate R (0 = none) and "
+        "burst N (2); repeat per class",
+    )
     limits.add_argument("--retry-after", action="store_true", help="send Retry-After on 429")
     limits.add_argument(
         "--min-backoff",
@@ -429,6 +496,24 @@ def _at_least(low: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _endpoint_limit(text: str) -> tuple[str, dict[str, float | None]]:
+    """`detail=2` or `detail=2:3` -> ("detail", {"rate": 2.0, "burst": 3.0})."""
+    limit_class, _, numbers = text.partition("=")
+    rate, _, burst = numbers.partition(":")
+    if limit_class not in LIMIT_CLASSES:
+        known = ", ".join(LIMIT_CLASSES)
+        raise argparse.ArgumentTypeError(
+            f"expected CLASS=RATE[:BURST] with CLASS one of {known}, got {text!r}"
+        )
+    try:
+        spec: dict[str, float | None] = {"rate": float(rate) or None}
+        if burst:
+            spec["burst"] = float(burst)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CLASS=RATE[:BURST], got {text!r}") from None
+    return limit_class, spec
 
 
 def config_from_flags(args: argparse.Namespace) -> SandboxConfig:
@@ -477,6 +562,8 @@ def _patch_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     for flag in ("rate_per_account", "rate_global"):
         if getattr(args, flag) is not None:
             patch[flag] = getattr(args, flag) or None  # 0 = unlimited
+    if args.endpoint_limit:
+        patch["endpoint_limits"] = dict(args.endpoint_limit)
     switches = {
         "legacy_captcha_error": ("captcha_error_legacy", True),
         "allow_multi_sort": ("reject_multi_sort", False),

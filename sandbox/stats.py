@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.limits import Verdict
 
 VIOLATION_LOG_SIZE = 1000
 
@@ -18,6 +21,7 @@ class Stats:
         self._requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._accounts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._faults: Counter[str] = Counter()
+        self._refused: Counter[str] = Counter()  # 429s by the limit that gave them
         self._violations: deque[dict[str, str]] = deque(maxlen=VIOLATION_LOG_SIZE)
 
     def record(self, endpoint: str, status: int | str, account: str | None) -> None:
@@ -32,12 +36,25 @@ class Stats:
     def fault(self, kind: str) -> None:
         self._faults[kind] += 1
 
-    def violation(self, account: str, kind: str, endpoint: str) -> None:
+    def verdict(self, account: str | None, verdict: Verdict, endpoint: str) -> None:
+        """The rate limits' decision on one request: a refusal by the limit that gave it, and
+        any violation of the account."""
+        if not verdict.allowed and verdict.reason is not None:
+            self._refused[verdict.reason] += 1
+        if account is not None and verdict.violation is not None:
+            self.violation(account, verdict.violation, endpoint, verdict.reason)
+
+    def violation(self, account: str, kind: str, endpoint: str, limit: str | None = None) -> None:
+        """`limit`: the limit the request was over ("account", "list", "detail", "export"), or
+        the one that refused it during a backoff (None if it passed)."""
         counts = self._accounts[account]
         counts["violations"] += 1
         counts[kind] += 1
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        self._violations.append({"account": account, "kind": kind, "endpoint": endpoint, "at": at})
+        entry = {"account": account, "kind": kind, "endpoint": endpoint, "at": at}
+        if limit is not None:
+            entry["limit"] = limit
+        self._violations.append(entry)
 
     def to_dict(self) -> dict[str, Any]:
         requests = {endpoint: dict(counts) for endpoint, counts in sorted(self._requests.items())}
@@ -50,6 +67,7 @@ class Stats:
             "requests": requests,
             "accounts": accounts,
             "faults": dict(self._faults),
+            "refused": dict(self._refused),
             "violation_log": list(self._violations),
         }
 
