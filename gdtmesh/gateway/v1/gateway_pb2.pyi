@@ -522,6 +522,7 @@ class RecentMonthsResyncSpec(_message.Message):
     FLOWS_FIELD_NUMBER: _builtins.int
     BUCKET_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_INVOICES_FIELD_NUMBER: _builtins.int
+    DOWNLOAD_ALL_FIELD_NUMBER: _builtins.int
     company_tax_code: _builtins.str
     """The company's tax code (MST), as in InvoiceImportSpec."""
     months: _builtins.int
@@ -532,6 +533,11 @@ class RecentMonthsResyncSpec(_message.Message):
     """Bucket to land invoices in; empty means the deployment's default bucket."""
     max_concurrent_invoices: _builtins.int
     """At most this many invoices of the company in flight at once; 0 means the default (10)."""
+    download_all: _builtins.bool
+    """Download every invoice again, even those the bucket holds unchanged (to re-verify the bucket
+    against the portal: two portal requests per invoice). By default an import downloads only
+    invoices that are new or whose list row changed since the bucket stored them.
+    """
     @_builtins.property
     def credentials(self) -> Global___PortalCredentials:
         """The company's portal login."""
@@ -549,10 +555,11 @@ class RecentMonthsResyncSpec(_message.Message):
         flows: _abc.Iterable[_invoice_pb2.Flow.ValueType] | None = ...,
         bucket: _builtins.str = ...,
         max_concurrent_invoices: _builtins.int = ...,
+        download_all: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "credentials", b"credentials", "flows", b"flows", "max_concurrent_invoices", b"max_concurrent_invoices", "months", b"months"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "credentials", b"credentials", "download_all", b"download_all", "flows", b"flows", "max_concurrent_invoices", b"max_concurrent_invoices", "months", b"months"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -571,12 +578,18 @@ class InvoiceImportSpec(_message.Message):
     FLOWS_FIELD_NUMBER: _builtins.int
     BUCKET_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_INVOICES_FIELD_NUMBER: _builtins.int
+    DOWNLOAD_ALL_FIELD_NUMBER: _builtins.int
     company_tax_code: _builtins.str
     """The company's tax code (MST): 10 digits, or 10 digits + "-" + 3 digits for a branch."""
     bucket: _builtins.str
     """Bucket to land invoices in; empty means the deployment's default bucket."""
     max_concurrent_invoices: _builtins.int
     """At most this many invoices of the company in flight at once; 0 means the default (10)."""
+    download_all: _builtins.bool
+    """Download every invoice again, even those the bucket holds unchanged (to re-verify the bucket
+    against the portal: two portal requests per invoice). By default an import downloads only
+    invoices that are new or whose list row changed since the bucket stored them.
+    """
     @_builtins.property
     def credentials(self) -> Global___PortalCredentials:
         """The company's portal login."""
@@ -603,10 +616,11 @@ class InvoiceImportSpec(_message.Message):
         flows: _abc.Iterable[_invoice_pb2.Flow.ValueType] | None = ...,
         bucket: _builtins.str = ...,
         max_concurrent_invoices: _builtins.int = ...,
+        download_all: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "credentials", b"credentials", "end_date", b"end_date", "flows", b"flows", "max_concurrent_invoices", b"max_concurrent_invoices", "start_date", b"start_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "credentials", b"credentials", "download_all", b"download_all", "end_date", b"end_date", "flows", b"flows", "max_concurrent_invoices", b"max_concurrent_invoices", "start_date", b"start_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -872,6 +886,8 @@ class ProgressCounts(_message.Message):
     ALREADY_STORED_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
     WITHOUT_ORIGINAL_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
     portal_total: _builtins.int
     """The portal's `total` for the list queries."""
     discovered: _builtins.int
@@ -879,11 +895,21 @@ class ProgressCounts(_message.Message):
     stored: _builtins.int
     """Invoices written by this import."""
     already_stored: _builtins.int
-    """Invoices that were already stored, unchanged."""
+    """Invoices that were already stored, unchanged (skipped without a download, or downloaded and
+    found identical).
+    """
     failed: _builtins.int
     """Invoices that could not be stored."""
     without_original: _builtins.int
     """Invoices stored without XML because the portal holds no original."""
+    unchanged: _builtins.int
+    """Of `already_stored`, invoices skipped without a download: the bucket held them complete and
+    the portal's list row had not changed.
+    """
+    changed: _builtins.int
+    """Invoices the bucket held whose list row changed on the portal: downloaded again (a changed
+    detail is stored as a new version).
+    """
     def __init__(
         self,
         *,
@@ -893,10 +919,12 @@ class ProgressCounts(_message.Message):
         already_stored: _builtins.int = ...,
         failed: _builtins.int = ...,
         without_original: _builtins.int = ...,
+        unchanged: _builtins.int = ...,
+        changed: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "discovered", b"discovered", "failed", b"failed", "portal_total", b"portal_total", "stored", b"stored", "without_original", b"without_original"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "changed", b"changed", "discovered", b"discovered", "failed", b"failed", "portal_total", b"portal_total", "stored", b"stored", "unchanged", b"unchanged", "without_original", b"without_original"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -270,12 +270,12 @@ class PeriodReport(_message.Message):
     without_original: _builtins.int
     """Invoices stored without XML because the portal holds no original."""
     changed: _builtins.int
-    """Of `stored`, invoices that were in the bucket already and changed on the portal (stored as
-    a new version).
+    """Invoices the bucket held whose list row changed on the portal: downloaded again (a changed
+    detail is stored as a new version).
     """
     unchanged: _builtins.int
-    """Invoices the bucket already held, complete, with the portal's list row unchanged: skipped
-    without a download.
+    """Of `already_stored`, invoices the bucket held complete with the portal's list row
+    unchanged: skipped without a download.
     """
     @_builtins.property
     def month(self) -> _invoice_pb2.YearMonth:
