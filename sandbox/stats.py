@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict, deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ if TYPE_CHECKING:
     from sandbox.limits import Verdict
 
 VIOLATION_LOG_SIZE = 1000
+REQUEST_LOG_SIZE = 10_000
 
 
 class Stats:
@@ -23,15 +25,23 @@ class Stats:
         self._faults: Counter[str] = Counter()
         self._refused: Counter[str] = Counter()  # 429s by the limit that gave them
         self._violations: deque[dict[str, str]] = deque(maxlen=VIOLATION_LOG_SIZE)
+        # (monotonic time answered, endpoint, status) of the last requests: their pace
+        self._log: deque[tuple[float, str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
 
     def record(self, endpoint: str, status: int | str, account: str | None) -> None:
         """One answered request; `status` is the HTTP status or "hang" / "cut"."""
         self._requests[endpoint][str(status)] += 1
+        self._log.append((time.monotonic(), endpoint, str(status)))
         if account is not None:
             counts = self._accounts[account]
             counts["requests"] += 1
             if status == 429:
                 counts["throttled"] += 1
+
+    def answered_at(self, endpoint: str, status: int | str = 200) -> list[float]:
+        """When (monotonic seconds) the last requests to `endpoint` were answered `status`:
+        how fast a client sent them (in process only, not in `to_dict`)."""
+        return [at for at, path, code in self._log if path == endpoint and code == str(status)]
 
     def fault(self, kind: str) -> None:
         self._faults[kind] += 1

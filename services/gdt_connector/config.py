@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from gdtmesh.runtime.config import Secret, check_listen_address
 
 AES_KEY_SIZES = (16, 24, 32)
+# The endpoint classes with a budget of their own: GDTMESH_PORTAL_<CLASS>_RATE and _BURST.
+ENDPOINT_BUDGETS = ("list", "detail", "export")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,17 @@ class ConnectorConfig:
     portal_account_rate: float = 1.0
     portal_account_burst: int = 3
     portal_global_rate: float = 20.0
+    # And per account and endpoint class (list, detail, export-xml), each on top of the
+    # account's: the portal limits them apart (gdt-portal.md, "Added 2026-12": lists answered 200
+    # while detail calls drew 429s; 3 parallel downloads at the start drew 429s, ~1.7/s with 3 in
+    # flight none). 0 = the account's value. Detail and export go one at a time (burst 1) at the
+    # account's rate at most; lists, with no recorded limit of their own, keep the account's.
+    portal_list_rate: float = 0.0
+    portal_list_burst: int = 0
+    portal_detail_rate: float = 0.0
+    portal_detail_burst: int = 1
+    portal_export_rate: float = 0.0
+    portal_export_burst: int = 1
     # A request that would wait longer than this for its budget is refused (RESOURCE_EXHAUSTED
     # with RetryInfo) instead of holding a slot asleep. A shorter wait is slept: a sleeping
     # request costs a coroutine, a refusal a Temporal activity retry. Hundreds of companies at
@@ -92,6 +105,13 @@ class ConnectorConfig:
             "gdt_connector_zip_max_bytes",
         ):
             _check_positive(name, getattr(self, name))
+        for name in ENDPOINT_BUDGETS:
+            for unit in ("rate", "burst"):
+                if getattr(self, f"portal_{name}_{unit}") < 0:
+                    raise ValueError(
+                        f"GDTMESH_PORTAL_{name.upper()}_{unit.upper()} must not be "
+                        "negative (0 = the account's)"
+                    )
         if self.portal_max_wait_seconds < 0 or self.gdt_connector_token_renew_margin_seconds < 0:
             raise ValueError(
                 "GDTMESH_PORTAL_MAX_WAIT_SECONDS and "
@@ -107,6 +127,16 @@ class ConnectorConfig:
     def portal_root(self) -> str:
         """Base URL plus prefix: what every portal path is appended to."""
         return self.portal_base_url.rstrip("/") + self.portal_path_prefix
+
+    def endpoint_budgets(self) -> dict[str, tuple[float, int]]:
+        """Per endpoint class, (rate, burst) per account: 0s resolved to the account's."""
+        return {
+            name: (
+                getattr(self, f"portal_{name}_rate") or self.portal_account_rate,
+                getattr(self, f"portal_{name}_burst") or self.portal_account_burst,
+            )
+            for name in ENDPOINT_BUDGETS
+        }
 
     @property
     def portal_host(self) -> str:

@@ -32,6 +32,12 @@ PACING_WAIT_SECONDS = Counter(
     "gdtmesh_portal_pacing_wait_seconds_total",
     "Time requests waited for their account's or the portal's budget before leaving.",
 )
+PACING_BOUND = Counter(
+    "gdtmesh_portal_pacing_bound_total",
+    "Requests that waited or were refused for a budget, by the one that bound: account, an "
+    "endpoint class (list, detail, export) or host.",
+    ["budget"],
+)
 PACING_REFUSED = Counter(
     "gdtmesh_portal_pacing_refused_total",
     "Requests refused without being sent (RESOURCE_EXHAUSTED with a retry delay): "

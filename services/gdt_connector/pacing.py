@@ -1,15 +1,17 @@
 """Request pacing shared by every connector replica, kept in Redis.
 
-Two budgets are checked and reserved together in one Lua script, on Redis server time (`TIME`),
-so replicas on different clocks agree: one per portal account and one for the whole portal host.
-A request is given the earliest moment both allow, and sleeps until then; one whose moment is
-later than `max_wait` is refused instead of slept on, and its RPC answers RESOURCE_EXHAUSTED with
-the delay.
+The budgets are checked and reserved together in one Lua script, on Redis server time (`TIME`),
+so replicas on different clocks agree: one per portal account, one per account and endpoint class
+(list, detail, export-xml: the portal limits them apart) and one for the whole portal host. A
+request is given the earliest moment all of them allow, and sleeps until then; one whose moment
+is later than `max_wait` is refused instead of slept on, and its RPC answers RESOURCE_EXHAUSTED
+with the delay of whichever budget binds.
 
-The account budget is a GCRA (generic cell rate algorithm: one "theoretical arrival time" per
-account). The host budget is a calendar of slots, one every 1/rate, each taken by one request:
-sends to the host are never closer than that, and a request that waits for its account takes a
-slot at its own moment without throwing away the free slots before it, which other accounts use
+The account budget and the endpoint class budgets are GCRAs (generic cell rate algorithm: one
+"theoretical arrival time" per account, per account and class). The host budget is a calendar
+of slots, one every 1/rate, each taken by one request: sends to the host are never closer than
+that, and a request that waits for its account (or its class) takes a slot at its own moment
+without throwing away the free slots before it, which other accounts use
 (a single host arrival time would jump ahead to that moment: with hundreds of accounts a quarter
 of the host budget went unused). The slots are bitmaps in one Redis hash, a field per bucket.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
 from datetime import timedelta
 
 import structlog
@@ -29,7 +32,7 @@ from redis.asyncio import Redis
 
 from gdtmesh import reasons
 from gdtmesh.runtime.errors import retry_later
-from services.gdt_connector.metrics import PACING_REFUSED, PACING_WAIT_SECONDS
+from services.gdt_connector.metrics import PACING_BOUND, PACING_REFUSED, PACING_WAIT_SECONDS
 
 log = structlog.get_logger(__name__)
 
@@ -39,12 +42,19 @@ MICROS = 1_000_000
 # `bit` works on 32-bit integers); passed buckets one admission clears at most.
 SLOTS_PER_BUCKET = 30
 _FORGET_PER_CALL = 50
+# The endpoint (metrics.endpoint_of) -> its endpoint class budget (config.ENDPOINT_BUDGETS).
+ENDPOINT_CLASS = {"list": "list", "detail": "detail", "export_xml": "export"}
+_NO_CLASS = [0, 1]
 
 # KEYS: account TAT, host calendar (hash: bucket -> bitmap of its slots taken, "lo" -> oldest
-#       bucket kept), account blocked-until, host slow-until (all µs, server time)
+#       bucket kept), account blocked-until, host slow-until, endpoint class TAT (all µs, server
+#       time)
 # ARGV: account interval µs, account burst, host interval µs (one slot), slots per bucket,
-#       max wait µs, passed buckets to forget at most
-# -> {0, wait µs} admitted after waiting; {1, wait µs} over budget; {2, wait µs} blocked
+#       max wait µs, passed buckets to forget at most, class interval µs (0: no class budget),
+#       class burst
+# -> {0, wait µs, budget} admitted after waiting; {1, wait µs, budget} over budget;
+#    {2, wait µs} blocked. `budget` names the one that set the moment: "account", "class",
+#    "host", or "" (no wait).
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -64,6 +74,15 @@ if redis.call('PTTL', KEYS[2]) < 0 then
 end
 local a_tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
 local earliest = math.max(a_tat - (a_burst - 1) * a_interval, now)
+local by = ''
+if earliest > now then by = 'account' end
+local c_interval, c_burst = tonumber(ARGV[7]), tonumber(ARGV[8])
+local c_tat = now
+if c_interval > 0 then
+  c_tat = math.max(tonumber(redis.call('GET', KEYS[5]) or '0'), now)
+  local c_earliest = c_tat - (c_burst - 1) * c_interval
+  if c_earliest > earliest then earliest, by = c_earliest, 'class' end
+end
 local first = math.floor(earliest / width)
 for bucket = first, math.floor((now + max_wait) / width) do
   local field = string.format('%d', bucket)
@@ -82,12 +101,19 @@ for bucket = first, math.floor((now + max_wait) / width) do
       local new_tat = math.max(a_tat, at) + a_interval
       redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX',
                  math.ceil((new_tat - now) / 1000) + 1000)
-      return {0, at - now}
+      if c_interval > 0 then
+        local new_c = math.max(c_tat, at) + c_interval
+        redis.call('SET', KEYS[5], string.format('%d', new_c), 'PX',
+                   math.ceil((new_c - now) / 1000) + 1000)
+      end
+      if at > earliest then by = 'host' end
+      return {0, at - now, by}
     end
     slot = slot + 1
   end
 end
-return {1, math.max(earliest, now + max_wait + spacing) - now}
+if earliest <= now + max_wait then by = 'host' end
+return {1, math.max(earliest, now + max_wait + spacing) - now, by}
 """
 
 # KEYS: account blocked-until, account strikes, global slow-until, account TAT
@@ -141,7 +167,10 @@ class Pacer:
         max_wait_s: float,
         backoff_initial_s: float,
         backoff_max_s: float,
+        endpoint_budgets: Mapping[str, tuple[float, int]] | None = None,
     ) -> None:
+        """`endpoint_budgets`: endpoint class -> (rate, burst) per account, on top of the
+        account's budget (`ConnectorConfig.endpoint_budgets()`)."""
         self._redis = redis
         # Not the old GCRA key (a string): replicas of both versions may briefly share a Redis.
         self._host_key = f"{PREFIX}:pace:host:{host}"
@@ -154,30 +183,46 @@ class Pacer:
             round(max_wait_s * MICROS),
             _FORGET_PER_CALL,
         ]
+        # Only budgets tighter than the account's: the others could never bind.
+        self._classes = {
+            name: [round(MICROS / rate), burst]
+            for name, (rate, burst) in (endpoint_budgets or {}).items()
+            if rate < account_rate or burst < account_burst
+        }
         self._backoff = [round(backoff_initial_s * MICROS), round(backoff_max_s * MICROS)]
         # A 429 within this long after a block ends counts as "in a row" (doubles the backoff).
         self._strike_memory_ms = round(10 * backoff_initial_s * 1000)
         self._admit = redis.register_script(ADMIT)
         self._throttled = redis.register_script(THROTTLED)
 
-    async def admit(self, account: str) -> float:
-        """Wait for the account's and the host's budget (returns the seconds waited), or raise
-        RESOURCE_EXHAUSTED."""
+    async def admit(self, account: str, endpoint: str | None = None) -> float:
+        """Wait for the account's, its `endpoint` class's (metrics.endpoint_of) and the host's
+        budget (returns the seconds waited), or raise RESOURCE_EXHAUSTED."""
+        name = ENDPOINT_CLASS.get(endpoint or "")
+        budget = self._classes.get(name or "")
         keys = [
             self._account_key(account),
             self._host_key,
             self._blocked_key(account),
             self._slow_key,
+            f"{PREFIX}:pace:{name}:{account}" if budget else self._account_key(account),
         ]
-        verdict, wait_us = await self._admit(keys=keys, args=self._budget)
+        verdict, wait_us, *bound = await self._admit(
+            keys=keys, args=[*self._budget, *(budget or _NO_CLASS)]
+        )
         wait = int(wait_us) / MICROS
         if int(verdict) == 2:
             raise _backing_off(account, wait)
+        by = {b"class": name, b"account": "account", b"host": "host"}.get(bound[0])
+        if by is not None:
+            PACING_BOUND.labels(by).inc()
         if int(verdict) == 1:
             PACING_REFUSED.labels("budget").inc()
+            which = "" if by in (None, "account") else f" ({'the host' if by == 'host' else by})"
             raise retry_later(
                 timedelta(seconds=wait),
-                f"the portal request budget for account {account} is used up; retry in {wait:.1f}s",
+                f"the portal request budget for account {account}{which} is used up; "
+                f"retry in {wait:.1f}s",
                 reason=reasons.RATE_LIMITED,
             )
         if wait > 0:

@@ -151,7 +151,7 @@ class PortalClient:
         """One request for `account`, once its budget allows; see the module doc for errors."""
         endpoint = endpoint_of(path)
         with self._span(method, path, endpoint, account) as span:
-            waited = await self._pacer.admit(account)
+            waited = await self._pacer.admit(account, endpoint)
             span.set_attribute("gdt.pacing_wait_s", round(waited, 3))
             headers = {"request-id": str(uuid.uuid4())}
             if token is not None:

@@ -49,6 +49,7 @@ def pacer_for(config: ConnectorConfig, redis: Redis) -> Pacer:
         max_wait_s=config.portal_max_wait_seconds,
         backoff_initial_s=config.portal_backoff_initial_seconds,
         backoff_max_s=config.portal_backoff_max_seconds,
+        endpoint_budgets=config.endpoint_budgets(),
     )
 
 
