@@ -25,7 +25,15 @@ from services.storage.writer import Stored, write_versioned
 SCHEMA = "gdtmesh.manifest.v2"  # v2: layout version 2 names, invoices by identity
 MAX_PERIODS = 1200  # four flows x 25 years of months
 MAX_REASON = 500
-_COUNTS = ("portal_total", "discovered", "stored", "already_stored", "without_original")
+_COUNTS = (
+    "portal_total",
+    "discovered",
+    "stored",
+    "already_stored",
+    "without_original",
+    "changed",
+    "unchanged",
+)
 
 
 def check_request(request: storage_pb2.WriteManifestRequest) -> None:

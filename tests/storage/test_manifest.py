@@ -31,6 +31,8 @@ def manifest_request(**changes: object) -> storage_pb2.WriteManifestRequest:
                 already_stored=1,
                 without_original=1,
                 failed=[storage_pb2.FailedInvoice(key=key(40), reason="portal 500 after 5 tries")],
+                changed=1,
+                unchanged=5,
             ),
             storage_pb2.PeriodReport(
                 flow=invoice_pb2.FLOW_SOLD_ELECTRONIC,
@@ -69,6 +71,8 @@ async def test_the_manifest_accounts_for_every_period_and_object(harness: Harnes
     counts = {name: september[name] for name in ("portal_total", "discovered", "stored")}
     assert counts == {"portal_total": 4, "discovered": 4, "stored": 2}
     assert (september["already_stored"], september["without_original"]) == (1, 1)
+    assert (september["changed"], september["unchanged"]) == (1, 5)
+    assert (august["changed"], august["unchanged"]) == (0, 0)
     assert september["failed"] == [
         {
             "seller_tax_code": SELLER,
@@ -107,6 +111,8 @@ async def test_the_manifest_accounts_for_every_period_and_object(harness: Harnes
         "stored": 2,
         "already_stored": 1,
         "without_original": 1,
+        "changed": 1,
+        "unchanged": 5,
         "failed": 1,
         "objects": 5,
     }
@@ -183,12 +189,20 @@ async def test_bad_periods_are_refused(harness: Harness) -> None:
     request = manifest_request()
     request.periods[1].CopyFrom(request.periods[0])
     request.periods.add(flow=0, month={"year": 2025, "month": 13}, stored=-1)
+    request.periods.add(flow=FLOW, month={"year": 2025, "month": 1}, changed=-1, unchanged=-2)
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await write_manifest(harness, request)
 
     text = caught.value.details() or ""
-    for field in ("periods[1]", "periods[2].flow", "periods[2].month", "periods[2].stored"):
+    for field in (
+        "periods[1]",
+        "periods[2].flow",
+        "periods[2].month",
+        "periods[2].stored",
+        "periods[3].changed",
+        "periods[3].unchanged",
+    ):
         assert f"{field}:" in text
     empty = manifest_request()
     del empty.periods[:]
