@@ -4,6 +4,11 @@ The library is synchronous: its calls run on a bounded thread pool. Creates use
 `ifGenerationMatch=0` and send a CRC32C the server checks; the hashes the server reports back
 are compared with ours as well, because fake-gcs-server does not check what it is sent.
 
+Custom metadata (`ObjectInfo.metadata`) is the object's GCS `metadata`, sent with the create
+and replaced by a patch conditional on the generation and metageneration it was read at
+(fake-gcs-server ignores `ifMetagenerationMatch` and reports no metageneration after a patch;
+real GCS enforces it).
+
 Objects above 8 MiB go up as resumable uploads in 4 MiB chunks. fake-gcs-server ignores
 `ifGenerationMatch` on resumable uploads (real GCS enforces it), so those are preceded by an
 existence check: on the emulator only a race inside that window could still overwrite.
@@ -12,7 +17,7 @@ existence check: on the emulator only a race inside that window could still over
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -66,10 +71,23 @@ class GcsStore:
         await self._call(bucket, self._ensure_bucket, bucket)
 
     async def create_if_absent(
-        self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        digest: Digest,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo | None:
         return await self._call(
-            bucket, self._create_if_absent, bucket, name, data, content_type, digest
+            bucket, self._create_if_absent, bucket, name, data, content_type, digest, metadata
+        )
+
+    async def replace_metadata(
+        self, bucket: str, info: ObjectInfo, metadata: Mapping[str, str]
+    ) -> ObjectInfo | None:
+        return await self._call(
+            bucket, self._replace_metadata, bucket, info.name, info, dict(metadata)
         )
 
     async def stat(self, bucket: str, name: str) -> ObjectInfo | None:
@@ -97,11 +115,19 @@ class GcsStore:
                 self._client.create_bucket(bucket, timeout=TIMEOUT)
 
     def _create_if_absent(
-        self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        digest: Digest,
+        metadata: Mapping[str, str] | None,
     ) -> ObjectInfo | None:
         if len(data) > MULTIPART_LIMIT and self._stat(bucket, name) is not None:
             return None
         blob = self._client.bucket(bucket).blob(name, chunk_size=CHUNK_SIZE)
+        if metadata:
+            blob.metadata = dict(metadata)
         try:
             blob.upload_from_file(
                 io.BytesIO(data),
@@ -120,6 +146,22 @@ class GcsStore:
                 "content sent"
             )
         return info
+
+    def _replace_metadata(
+        self, bucket: str, name: str, info: ObjectInfo, metadata: dict[str, str]
+    ) -> ObjectInfo | None:
+        blob = self._client.bucket(bucket).blob(name, generation=info.generation)
+        # A patch merges keys: the ones to drop are sent as None.
+        blob.metadata = {key: None for key in info.metadata} | metadata
+        try:
+            blob.patch(
+                if_generation_match=info.generation,
+                if_metageneration_match=info.metageneration or None,
+                timeout=TIMEOUT,
+            )
+        except (api_exceptions.PreconditionFailed, api_exceptions.NotFound):
+            return None
+        return _describe(blob)
 
     def _stat(self, bucket: str, name: str) -> ObjectInfo | None:
         blob = self._client.bucket(bucket).get_blob(name, timeout=TIMEOUT)
@@ -143,6 +185,8 @@ def _describe(blob: storage.Blob) -> ObjectInfo:
         size=int(blob.size or 0),
         crc32c=blob.crc32c or "",
         md5=blob.md5_hash or "",
+        metadata=dict(blob.metadata or {}),
+        metageneration=int(blob.metageneration or 0),
     )
 
 

@@ -3,15 +3,25 @@
 Same semantics as GCS: a create is atomic and create-only (the content goes to a temporary
 file, is fsynced and verified, then hard-linked into place with `os.link`, which fails when the
 name exists), and the generation is derived from the content (first 63 bits of its MD5).
+
+Custom metadata lives in the file's user extended attributes, `user.{key}` (e.g.
+`user.gdtmesh-fingerprint`): set on the temporary file before the link, so the content and its
+metadata appear together, and on the same inode, so they can never part or show up as objects
+in a listing. A metadata replacement holds an exclusive `flock` on the file while it compares
+the current attributes with the ones it was decided on (the local `ifMetagenerationMatch`).
+A filesystem without user xattrs refuses metadata writes (StoreAccessError) and reads back
+none.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
+import fcntl
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import google_crc32c
@@ -23,10 +33,12 @@ from services.storage.objects import (
     IntegrityError,
     ObjectInfo,
     ObjectNotFoundError,
+    StoreAccessError,
 )
 
 TMP_DIR = ".gdtmesh-tmp"  # inside each bucket folder; never a valid object name prefix
 CHUNK = 1024 * 1024
+XATTR_PREFIX = "user."  # the only xattr namespace an unprivileged process may write
 
 
 class LocalStore:
@@ -38,9 +50,22 @@ class LocalStore:
         await self._pool.run(self._ensure_bucket, bucket)
 
     async def create_if_absent(
-        self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        digest: Digest,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo | None:
-        return await self._pool.run(self._create_if_absent, bucket, name, data, digest)
+        return await self._pool.run(
+            self._create_if_absent, bucket, name, data, digest, dict(metadata or {})
+        )
+
+    async def replace_metadata(
+        self, bucket: str, info: ObjectInfo, metadata: Mapping[str, str]
+    ) -> ObjectInfo | None:
+        return await self._pool.run(self._replace_metadata, bucket, info.name, info, dict(metadata))
 
     async def stat(self, bucket: str, name: str) -> ObjectInfo | None:
         return await self._pool.run(self._stat, bucket, name)
@@ -74,7 +99,7 @@ class LocalStore:
         (self.root / bucket / TMP_DIR).mkdir(parents=True, exist_ok=True)
 
     def _create_if_absent(
-        self, bucket: str, name: str, data: bytes, digest: Digest
+        self, bucket: str, name: str, data: bytes, digest: Digest, metadata: dict[str, str]
     ) -> ObjectInfo | None:
         path = self._path(bucket, name)
         if path.exists():
@@ -87,6 +112,7 @@ class LocalStore:
                 for start in range(0, len(data), CHUNK):
                     out.write(data[start : start + CHUNK])
                 out.flush()
+                _set_metadata(out.fileno(), {}, metadata)
                 os.fsync(out.fileno())
             info = _describe(temp, name)
             if not digest.matches(info) or info.crc32c != digest.crc32c:
@@ -100,6 +126,25 @@ class LocalStore:
             return info
         finally:
             temp.unlink(missing_ok=True)
+
+    def _replace_metadata(
+        self, bucket: str, name: str, info: ObjectInfo, metadata: dict[str, str]
+    ) -> ObjectInfo | None:
+        path = self._path(bucket, name)
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when the descriptor is closed
+            current = _read_metadata(descriptor)
+            if current != dict(info.metadata):
+                return None
+            _set_metadata(descriptor, current, metadata)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        return _describe(path, name)
 
     def _stat(self, bucket: str, name: str) -> ObjectInfo | None:
         path = self._path(bucket, name)
@@ -143,6 +188,7 @@ def _describe(path: Path, name: str) -> ObjectInfo:
             crc.update(chunk)
             md5.update(chunk)
             size += len(chunk)
+        metadata = _read_metadata(source.fileno())
     md5_digest = md5.digest()
     return ObjectInfo(
         name=name,
@@ -150,7 +196,40 @@ def _describe(path: Path, name: str) -> ObjectInfo:
         size=size,
         crc32c=base64.b64encode(crc.digest()).decode(),
         md5=base64.b64encode(md5_digest).decode(),
+        metadata=metadata,
     )
+
+
+def _read_metadata(descriptor: int) -> dict[str, str]:
+    """The custom metadata of an open file: its `user.*` xattrs; none where unsupported."""
+    try:
+        names = os.listxattr(descriptor)
+        return {
+            name.removeprefix(XATTR_PREFIX): os.getxattr(descriptor, name).decode()
+            for name in names
+            if name.startswith(XATTR_PREFIX)
+        }
+    except OSError as error:
+        if error.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            return {}
+        raise
+
+
+def _set_metadata(descriptor: int, current: dict[str, str], metadata: dict[str, str]) -> None:
+    """Make the file's custom metadata `metadata` (it holds `current` now)."""
+    try:
+        for key in current.keys() - metadata.keys():
+            os.removexattr(descriptor, XATTR_PREFIX + key)
+        for key, value in metadata.items():
+            if current.get(key) != value:
+                os.setxattr(descriptor, XATTR_PREFIX + key, value.encode())
+    except OSError as error:
+        if error.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise StoreAccessError(
+                "the local storage directory's filesystem does not support user extended "
+                "attributes, where object metadata is kept"
+            ) from None
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -9,9 +9,9 @@ import base64
 import contextvars
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import google_crc32c
@@ -25,13 +25,17 @@ _tracer = trace.get_tracer(__name__)
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One stored object, as GCS describes it (hashes base64, CRC32C big-endian)."""
+    """One stored object, as GCS describes it (hashes base64, CRC32C big-endian), with its
+    custom metadata (GCS `metadata`; user xattrs in the local backend) and the metageneration
+    that a metadata update is conditional on (0 when the store does not report one)."""
 
     name: str
     generation: int
     size: int
     crc32c: str
     md5: str
+    metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
+    metageneration: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,25 @@ class ObjectStore(Protocol):
         """Create `bucket` when it does not exist."""
 
     async def create_if_absent(
-        self, bucket: str, name: str, data: bytes, content_type: str, digest: Digest
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        digest: Digest,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo | None:
-        """Write `data` under `name` only if no object exists there (GCS `ifGenerationMatch=0`),
-        check the stored hashes against `digest` (IntegrityError if they differ) and describe the
-        new object; None when an object already exists under the name."""
+        """Write `data` with its custom `metadata` under `name` only if no object exists there
+        (GCS `ifGenerationMatch=0`), check the stored hashes against `digest` (IntegrityError if
+        they differ) and describe the new object; None when an object already exists under the
+        name. The content and the metadata appear together."""
+
+    async def replace_metadata(
+        self, bucket: str, info: ObjectInfo, metadata: Mapping[str, str]
+    ) -> ObjectInfo | None:
+        """Replace the custom metadata of the object `info` describes, never its content, only
+        while its metadata is still the one `info` holds (GCS `ifMetagenerationMatch`); the
+        updated object, or None when it changed or vanished meanwhile (look again)."""
 
     async def stat(self, bucket: str, name: str) -> ObjectInfo | None:
         """The object's metadata, or None when there is no such object."""
@@ -103,7 +121,7 @@ class ObjectStore(Protocol):
         """The object's content; ObjectNotFoundError when absent."""
 
     async def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
-        """Every object whose name starts with `prefix`, in name order."""
+        """Every object whose name starts with `prefix`, in name order, with its metadata."""
 
     async def close(self) -> None:
         """Release threads and connections."""
@@ -158,7 +176,11 @@ class BlockingPool:
 # Which attribute a call's second argument is; the rest name an object.
 _TARGETS = {"list": "storage.prefix"}
 # Outcomes of the calls whose None result means something (else "ok").
-_NONE_MEANS = {"create_if_absent": ("created", "exists"), "stat": ("found", "absent")}
+_NONE_MEANS = {
+    "create_if_absent": ("created", "exists"),
+    "stat": ("found", "absent"),
+    "replace_metadata": ("replaced", "changed"),
+}
 
 
 def _outcome(operation: str, result: object) -> str:

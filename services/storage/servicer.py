@@ -12,7 +12,7 @@ import structlog
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import ServiceError, bad_request
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
-from services.storage import layout, manifest, reconcile, validation
+from services.storage import layout, manifest, reconcile, stored, validation
 from services.storage.metrics import BYTES_WRITTEN, INVOICES_STORED, OBJECTS_STORED
 from services.storage.objects import (
     BucketNotFoundError,
@@ -61,7 +61,10 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             if request.original_xml:
                 original = await self._write(bucket, place.stem, "xml", request.original_xml)
                 response.original.CopyFrom(original)
-            detail = await self._write(bucket, place.stem, "json", request.detail_json)
+            metadata = stored.detail_metadata(
+                request.invoice.fingerprint, has_original=bool(request.original_xml)
+            )
+            detail = await self._write(bucket, place.stem, "json", request.detail_json, metadata)
             response.detail.CopyFrom(detail)
         INVOICES_STORED.labels(_OUTCOME_NAMES[detail.outcome]).inc()
         log.debug("invoice stored", name=detail.name, outcome=detail.outcome)
@@ -92,16 +95,27 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             (key.seller_tax_code, key.form, key.series, key.number) for key in request.expected
         ]
         with _store_errors():
-            report = await reconcile.reconcile(
-                self._store,
-                bucket,
-                request.company_tax_code,
-                layout.flow_code(request.flow),
-                request.month.year,
-                request.month.month,
-                expected,
-            )
+            report = await reconcile.reconcile(self._store, bucket, *_folder(request), expected)
         return _reconcile_response(report)
+
+    async def ListStored(
+        self, request: storage_pb2.ListStoredRequest, context: grpc.aio.ServicerContext
+    ) -> storage_pb2.ListStoredResponse:
+        validation.check_list_stored(request)
+        bucket = self._bucket(request.bucket)
+        with _store_errors():
+            invoices = await stored.list_stored(self._store, bucket, *_folder(request))
+        return storage_pb2.ListStoredResponse(
+            invoices=[
+                storage_pb2.StoredInvoice(
+                    key=_key(invoice.key),
+                    fingerprint=invoice.fingerprint,
+                    complete=invoice.complete,
+                    versions=invoice.versions,
+                )
+                for invoice in invoices
+            ]
+        )
 
     def _bucket(self, requested: str) -> str:
         if problem := layout.bucket_problem(requested):
@@ -109,13 +123,25 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         return requested or self._default_bucket
 
     async def _write(
-        self, bucket: str, stem: str, ext: str, data: bytes
+        self, bucket: str, stem: str, ext: str, data: bytes, metadata: dict[str, str] | None = None
     ) -> storage_pb2.StoredObject:
-        stored = await write_versioned(
-            self._store, bucket, stem, ext, data, layout.CONTENT_TYPES[ext]
+        written = await write_versioned(
+            self._store, bucket, stem, ext, data, layout.CONTENT_TYPES[ext], metadata
         )
-        _count(_KINDS[ext], stored)
-        return _stored_object(stored)
+        _count(_KINDS[ext], written)
+        return _stored_object(written)
+
+
+def _folder(
+    request: storage_pb2.ReconcileRequest | storage_pb2.ListStoredRequest,
+) -> tuple[str, str, int, int]:
+    """The validated folder a read request names: company, flow code, year, month."""
+    return (
+        request.company_tax_code,
+        layout.flow_code(request.flow),
+        request.month.year,
+        request.month.month,
+    )
 
 
 def _count(kind: str, stored: Stored) -> None:

@@ -1,9 +1,13 @@
 """Request checks beyond the object names (those are in `layout`): body sizes, a detail that is
-the invoice the request names, and bounded reconcile requests. Each raises INVALID_ARGUMENT
+the invoice the request names, a bounded fingerprint, and the folder of reconcile and
+list-stored requests (bounded expectations for reconcile). Each raises INVALID_ARGUMENT
 with a BadRequest naming the fields."""
 
 from __future__ import annotations
 
+import re
+
+from gdtmesh.rules import shown
 from gdtmesh.runtime.errors import bad_request
 from gdtmesh.storage.v1 import storage_pb2
 from services.storage import layout
@@ -12,6 +16,9 @@ from services.storage.layout import InvoicePlace
 
 MAX_EXPECTED = 200_000
 MAX_REPORTED_PROBLEMS = 20
+# The connector's fingerprints are 12 lowercase hex digits; any short hex string is accepted,
+# so a longer digest on its side is no outage here. It is kept as object metadata.
+FINGERPRINT = re.compile(r"[0-9a-f]{1,64}")
 
 
 def check_write_invoice(
@@ -28,6 +35,11 @@ def check_write_invoice(
             problems[field] = f"{len(body)} bytes exceeds the {max_object_bytes}-byte object limit"
     if not request.detail_json:
         problems["detail_json"] = "is required"
+    fingerprint = request.invoice.fingerprint
+    if fingerprint and not FINGERPRINT.fullmatch(fingerprint):
+        problems["invoice.fingerprint"] = (
+            f"must be empty or at most 64 lowercase hex digits, got {shown(fingerprint)}"
+        )
     if not problems and (problem := _detail_problem(request)):
         problems["detail_json"] = problem
     if problems:
@@ -55,16 +67,13 @@ def _key_text(key: tuple[str, int, str, int]) -> str:
     return f"{key[0]} {key[1]}-{key[2]}-{key[3]}"
 
 
+def check_list_stored(request: storage_pb2.ListStoredRequest) -> None:
+    if problems := _folder_problems(request):
+        raise bad_request(problems, "list refused")
+
+
 def check_reconcile(request: storage_pb2.ReconcileRequest) -> None:
-    problems: dict[str, str] = {}
-    for field, problem in (
-        ("bucket", layout.bucket_problem(request.bucket)),
-        ("company_tax_code", layout.tax_code_problem(request.company_tax_code)),
-        ("flow", layout.flow_problem(request.flow)),
-        ("month", layout.month_problem(request.month)),
-    ):
-        if problem:
-            problems[field] = problem
+    problems = _folder_problems(request)
     if len(request.expected) > MAX_EXPECTED:
         problems["expected"] = f"must hold at most {MAX_EXPECTED} keys"
     else:
@@ -74,3 +83,19 @@ def check_reconcile(request: storage_pb2.ReconcileRequest) -> None:
                 break  # enough to see what is wrong
     if problems:
         raise bad_request(problems, "reconcile refused")
+
+
+def _folder_problems(
+    request: storage_pb2.ReconcileRequest | storage_pb2.ListStoredRequest,
+) -> dict[str, str]:
+    """Complaints about the bucket and folder (company, flow, month) a read request names."""
+    problems: dict[str, str] = {}
+    for field, problem in (
+        ("bucket", layout.bucket_problem(request.bucket)),
+        ("company_tax_code", layout.tax_code_problem(request.company_tax_code)),
+        ("flow", layout.flow_problem(request.flow)),
+        ("month", layout.month_problem(request.month)),
+    ):
+        if problem:
+            problems[field] = problem
+    return problems

@@ -9,14 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2
 
 from gdtmesh.invoice.v1 import invoice_pb2
+from gdtmesh.runtime.errors import error_details
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
 from programs.mesh.servers import ManagedProcess
 from services.storage.gcs_store import GcsStore, gcs_client
 from services.storage.local_store import LocalStore
-from services.storage.objects import ObjectStore
+from services.storage.objects import Digest, ObjectStore
 
 COMPANY = "0188502671"
 SELLER = "0102431848"
@@ -52,6 +55,14 @@ class Harness:
         self, request: storage_pb2.WriteInvoiceRequest
     ) -> storage_pb2.WriteInvoiceResponse:
         return await self.stub.WriteInvoice(request, timeout=30)
+
+    async def put(self, name: str, data: bytes) -> None:
+        """An object written behind the service's back (a bug, an old tool, a hand upload, an
+        object stored before metadata existed), without metadata."""
+        created = await self.store.create_if_absent(
+            self.bucket, name, data, "application/octet-stream", Digest.of(data)
+        )
+        assert created is not None
 
     def delete(self, name: str) -> None:
         """Lose an object behind the service's back (storage itself never deletes)."""
@@ -116,12 +127,23 @@ def write_request(
     with_xml: bool = True,
     body: bytes | None = None,
     bucket: str = "",
+    fingerprint: str = "",
 ) -> storage_pb2.WriteInvoiceRequest:
+    invoice = summary(number, series, seller)
+    invoice.fingerprint = fingerprint
     return storage_pb2.WriteInvoiceRequest(
         bucket=bucket,
         company_tax_code=COMPANY,
         flow=FLOW,
-        invoice=summary(number, series, seller),
+        invoice=invoice,
         detail_json=body if body is not None else detail(number, series=series, seller=seller),
         original_xml=xml(number, series) if with_xml else b"",
     )
+
+
+def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """The BadRequest field violations of a refusal, by field."""
+    for item in error_details(error):  # type: ignore[arg-type]
+        if isinstance(item, error_details_pb2.BadRequest):
+            return {v.field: v.description for v in item.field_violations}
+    raise AssertionError(f"no BadRequest in {error}")

@@ -18,18 +18,13 @@ from storage_helpers import (
 
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.storage.v1 import storage_pb2
-from services.storage.objects import Digest
 
 OTHER_SELLER = "0320070711-003"
 P = storage_pb2
 
 
 async def put(harness: Harness, name: str, data: bytes) -> None:
-    """An object written behind the service's back (a bug, an old tool, a hand upload)."""
-    created = await harness.store.create_if_absent(
-        harness.bucket, FOLDER + name, data, "application/octet-stream", Digest.of(data)
-    )
-    assert created is not None
+    await harness.put(FOLDER + name, data)
 
 
 async def reconcile(

@@ -9,7 +9,6 @@ import hashlib
 import google_crc32c
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -20,11 +19,11 @@ from storage_helpers import (
     SELLER,
     Harness,
     detail,
+    field_violations,
     new_bucket,
     write_request,
 )
 
-from gdtmesh.runtime.errors import error_details
 from gdtmesh.storage.v1 import storage_pb2
 from services.storage import layout
 from services.storage.objects import Digest
@@ -172,7 +171,7 @@ async def test_oversize_bodies_are_refused_before_anything_is_written(harness: H
         await harness.write(request)
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    violations = _violations(caught.value)
+    violations = field_violations(caught.value)
     assert set(violations) == {"original_xml"}
     assert f"exceeds the {MAX_OBJECT_BYTES}-byte object limit" in violations["original_xml"]
     assert await harness.names() == []
@@ -183,7 +182,7 @@ async def test_a_detail_of_another_invoice_is_refused(harness: Harness) -> None:
         await harness.write(write_request(6, body=detail(7)))
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "holds invoice 0102431848 1-K25TEK-7" in _violations(caught.value)["detail_json"]
+    assert "holds invoice 0102431848 1-K25TEK-7" in field_violations(caught.value)["detail_json"]
     assert await harness.names() == []
 
 
@@ -204,7 +203,7 @@ async def test_a_detail_that_is_not_an_invoice_is_refused(
         await harness.write(write_request(8, body=body))
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert why in _violations(caught.value)["detail_json"]
+    assert why in field_violations(caught.value)["detail_json"]
 
 
 async def test_a_detail_issued_on_another_day_is_refused(harness: Harness) -> None:
@@ -214,7 +213,8 @@ async def test_a_detail_issued_on_another_day_is_refused(harness: Harness) -> No
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await harness.write(request)
 
-    assert "issued 2025-09-22 (tdlap), not 2025-09-23" in _violations(caught.value)["detail_json"]
+    problem = field_violations(caught.value)["detail_json"]
+    assert "issued 2025-09-22 (tdlap), not 2025-09-23" in problem
 
 
 async def test_a_missing_bucket_is_not_found(harness: Harness) -> None:
@@ -234,13 +234,6 @@ async def test_another_existing_bucket_can_be_named(harness: Harness) -> None:
     assert response.detail.outcome == WRITTEN
     assert await harness.names() == []
     assert len(await harness.store.list_objects(other, "gdt_invoices/")) == 2
-
-
-def _violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    for item in error_details(error):  # type: ignore[arg-type]
-        if isinstance(item, error_details_pb2.BadRequest):
-            return {v.field: v.description for v in item.field_violations}
-    raise AssertionError(f"no BadRequest in {error}")
 
 
 async def test_every_bucket_call_is_a_traced_client_span(harness: Harness) -> None:
