@@ -51,6 +51,8 @@ class ImportInput:
     bucket: str = ""  # empty: the storage service's default bucket
     max_concurrent_invoices: int = DEFAULT_MAX_CONCURRENT_INVOICES
     fetch_overlap: int = DEFAULT_FETCH_OVERLAP  # invoices of one batch downloaded at once
+    # Download invoices the bucket holds unchanged too (by default only new or changed ones).
+    download_all: bool = False
     state: ImportState | None = None  # set by the run this one continues
 
 
@@ -68,6 +70,7 @@ class ResyncInput:
     bucket: str = ""
     max_concurrent_invoices: int = DEFAULT_MAX_CONCURRENT_INVOICES
     fetch_overlap: int = DEFAULT_FETCH_OVERLAP
+    download_all: bool = False
     state: ImportState | None = None
 
 
@@ -84,6 +87,19 @@ class PeriodCounts:
     already_stored: int = 0
     failed: int = 0
     without_original: int = 0
+    unchanged: int = 0  # of already_stored: held complete, list row unchanged, not downloaded
+    changed: int = 0  # held, but the list row changed: downloaded again
+
+
+COUNTERS = (
+    "discovered",
+    "stored",
+    "already_stored",
+    "failed",
+    "without_original",
+    "unchanged",
+    "changed",
+)  # what adds up across windows (the portal total is the month's)
 
 
 @dataclass
@@ -150,5 +166,6 @@ def resync_import(spec: ResyncInput) -> ImportInput:
         bucket=spec.bucket,
         max_concurrent_invoices=spec.max_concurrent_invoices,
         fetch_overlap=spec.fetch_overlap,
+        download_all=spec.download_all,
         state=spec.state,
     )

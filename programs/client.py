@@ -50,6 +50,7 @@ def import_request(
     request_id: str = "",
     max_concurrent_invoices: int = 0,
     rerun: bool = False,
+    download_all: bool = False,
 ) -> gateway_pb2.StartTaskRequest:
     spec = gateway_pb2.InvoiceImportSpec(
         company_tax_code=company,
@@ -59,6 +60,7 @@ def import_request(
         flows=list(flows),
         bucket=bucket,
         max_concurrent_invoices=max_concurrent_invoices,
+        download_all=download_all,
     )
     return gateway_pb2.StartTaskRequest(request_id=request_id, invoice_import=spec, rerun=rerun)
 

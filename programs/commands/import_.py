@@ -53,7 +53,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="invoices of one company in flight at once (default: the gateway's, 10)",
     )
     parser.add_argument(
-        "--rerun", action="store_true", help="run imports that already succeeded again"
+        "--rerun",
+        action="store_true",
+        help="run imports that already succeeded again (downloading only what is new or changed)",
+    )
+    parser.add_argument(
+        "--download-all",
+        action="store_true",
+        help="download every invoice again, even those the bucket holds unchanged (re-verifies "
+        "the bucket against the portal at two portal requests per invoice)",
     )
     parser.add_argument(
         "--no-wait", action="store_true", help="start the imports, print their ids and exit"
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout,
                 max_concurrent_invoices=args.max_concurrent_invoices,
                 rerun=args.rerun,
+                download_all=args.download_all,
                 wait=not args.no_wait,
             )
         )
@@ -187,6 +196,7 @@ async def import_all(
     *,
     max_concurrent_invoices: int = 0,
     rerun: bool = False,
+    download_all: bool = False,
     wait: bool = True,
 ) -> list[Tracked]:
     """Start every company's import (StartTasks batches); unless `wait` is off, follow them
@@ -205,6 +215,7 @@ async def import_all(
             bucket=c.bucket,
             max_concurrent_invoices=max_concurrent_invoices,
             rerun=rerun,
+            download_all=download_all,
         )
         for c in companies
     ]

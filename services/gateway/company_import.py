@@ -14,6 +14,7 @@ from gdtmesh import rules
 from gdtmesh.flows import FLOWS, flow_info
 from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.import_contract import (
+    COUNTERS,
     DEFAULT_FETCH_OVERLAP,
     DEFAULT_MAX_CONCURRENT_INVOICES,
     PHASE_CANCELLED,
@@ -41,7 +42,7 @@ _PHASES = {
     PHASE_FINISHED: gateway_pb2.IMPORT_PHASE_FINISHED,
     PHASE_CANCELLED: gateway_pb2.IMPORT_PHASE_CANCELLED,
 }
-_COUNTERS = ("portal_total", "discovered", "stored", "already_stored", "failed", "without_original")
+_COUNTERS = ("portal_total", *COUNTERS)
 
 
 class CompanySpec(Protocol):
@@ -57,6 +58,8 @@ class CompanySpec(Protocol):
     def bucket(self) -> str: ...
     @property
     def max_concurrent_invoices(self) -> int: ...
+    @property
+    def download_all(self) -> bool: ...
 
 
 class CompanyImportKind:
@@ -105,6 +108,7 @@ class CompanyImportKind:
                 spec.max_concurrent_invoices or DEFAULT_MAX_CONCURRENT_INVOICES
             ),
             "fetch_overlap": self._fetch_overlap,
+            "download_all": spec.download_all,
         }
 
     def company_memo(self, spec: CompanySpec, flows: list[int]) -> dict[str, Any]:

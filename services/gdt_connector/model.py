@@ -35,6 +35,7 @@ class InvoiceSummary:
     processing_status: int  # ttxly
     invoice_status: int  # tthai
     has_original: bool  # hsgoc is not null
+    fingerprint: str = ""  # the row's state (`row_fingerprint`)
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ def _summary_proto(summary: InvoiceSummary) -> invoice_pb2.InvoiceSummary:
         processing_status=summary.processing_status,
         invoice_status=summary.invoice_status,
         has_original=summary.has_original,
+        fingerprint=summary.fingerprint,
     )
 
 

@@ -234,3 +234,41 @@ def test_import_of_some_flows_for_part_of_a_month(mesh: Mesh) -> None:
     assert task.status == gateway_pb2.TASK_STATUS_SUCCEEDED, task.failure_message
     assert "+" in task.task_id and task.invoice_import.manifest_object
     assert [f.flow for f in task.invoice_import.flows] == flows
+
+
+def test_a_rerun_spends_the_portal_budget_only_on_what_is_new(mesh: Mesh) -> None:
+    """Imported once, imported again at once: the bucket holds every invoice complete under an
+    unchanged list row, so the rerun costs a login and the list pages, not one download; with
+    `download_all` it downloads every invoice again and finds it stored."""
+    endpoints = mesh.endpoints()
+    start, end = demo.sandbox_range(endpoints["sandbox"])
+    companies = demo.sandbox_companies(endpoints["sandbox"], start, end)
+    target = GatewayTarget(endpoints["gateway"], endpoints["api_key"])
+
+    def run(**options: bool) -> tuple[dict[str, int], list[gateway_pb2.Task]]:
+        asyncio.run(asyncio.wait_for(import_all(companies, target, io.StringIO()), 600))
+        _post(f"{endpoints['sandbox']}/_sandbox/stats/reset")
+        again = import_all(companies, target, io.StringIO(), rerun=True, **options)
+        tracked = asyncio.run(asyncio.wait_for(again, 600))
+        requests = get_json(f"{endpoints['sandbox']}/_sandbox/stats")["requests"]
+        spent = {path: sum(answers.values()) for path, answers in requests.items()}
+        return spent, [item.task for item in tracked if item.task is not None]
+
+    spent, tasks = run()
+    assert [t.status for t in tasks] == [gateway_pb2.TASK_STATUS_SUCCEEDED] * len(companies)
+    assert not {name for name in spent if "detail" in name or "export" in name}, spent
+    listed = sum(flow.totals.discovered for t in tasks for flow in t.invoice_import.flows)
+    skipped = sum(flow.totals.unchanged for t in tasks for flow in t.invoice_import.flows)
+    assert listed > 100 and skipped == listed
+    assert sum(flow.totals.stored for t in tasks for flow in t.invoice_import.flows) == 0
+
+    spent, tasks = run(download_all=True)
+    downloads = sum(count for name, count in spent.items() if "detail" in name)
+    assert downloads == listed  # every invoice again, each found already stored
+    assert sum(flow.totals.unchanged for t in tasks for flow in t.invoice_import.flows) == 0
+
+
+def _post(url: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=30).close()

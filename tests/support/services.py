@@ -200,12 +200,14 @@ class ConnectorStub:
 class StorageStub:
     """StorageService keeping the written invoice keys: a first write of an invoice is WRITTEN,
     a later one ALREADY_STORED (every write answers `outcome` instead when it is set). `errors`
-    scripts a failure by invoice number, `manifest_error` one of every manifest write."""
+    scripts a failure by invoice number, `manifest_error` one of every manifest write.
+    ListStored answers the flow's written invoices with the fingerprint of their last write."""
 
     outcome: int | None = None
     errors: dict[int, grpc.aio.AioRpcError] = field(default_factory=dict)  # invoice number
     manifest_error: grpc.aio.AioRpcError | None = None
     stored: set[tuple[int, str, int, str, int]] = field(default_factory=set)
+    fingerprints: dict[tuple[int, str, int, str, int], str] = field(default_factory=dict)
     writes: list[storage_pb2.WriteInvoiceRequest] = field(default_factory=list)
     manifests: list[storage_pb2.WriteManifestRequest] = field(default_factory=list)
     timeouts: list[float | None] = field(default_factory=list)
@@ -229,6 +231,7 @@ class StorageStub:
         else:
             outcome = storage_pb2.WRITE_OUTCOME_WRITTEN
         self.stored.add(identity)
+        self.fingerprints[identity] = request.invoice.fingerprint
         reply = storage_pb2.WriteInvoiceResponse(
             detail=storage_pb2.StoredObject(name=f"{key.number}.json", outcome=outcome)  # type: ignore[arg-type]
         )
@@ -237,6 +240,26 @@ class StorageStub:
                 storage_pb2.StoredObject(name=f"{key.number}.xml", outcome=outcome)  # type: ignore[arg-type]
             )
         return reply
+
+    async def ListStored(
+        self,
+        request: storage_pb2.ListStoredRequest,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> storage_pb2.ListStoredResponse:
+        self.timeouts.append(timeout)
+        return storage_pb2.ListStoredResponse(
+            invoices=[
+                storage_pb2.StoredInvoice(
+                    key=InvoiceKey(seller_tax_code=seller, form=form, series=series, number=number),
+                    fingerprint=self.fingerprints[identity],
+                    complete=True,
+                    versions=1,
+                )
+                for identity in sorted(self.stored)
+                if identity[0] == request.flow
+                for _, seller, form, series, number in [identity]
+            ]
+        )
 
     async def WriteManifest(
         self,

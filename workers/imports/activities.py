@@ -39,7 +39,7 @@ from workers.imports.models import (
     ManifestInput,
     OpenSessionInput,
 )
-from workers.imports.refs import issue_date, key_of, pack, unpack
+from workers.imports.refs import fingerprint_of, identity, issue_date, key_of, pack, unpack
 
 # A retryable per-invoice error gives the invoice this many download attempts in all, then it
 # is recorded as failed (a malformed body is retried a few times, not forever).
@@ -60,6 +60,7 @@ class RpcTimeouts:
     fetch_batch: float = 540.0  # a whole batch's download stream
     write_invoice: float = 30.0
     write_manifest: float = 60.0
+    list_stored: float = 60.0  # one folder's listing
 
 
 @dataclass
@@ -184,7 +185,39 @@ class ImportActivities:
             return ListInvoicesResult(
                 portal_total, len(seen), invoices=[], day_counts=_day_counts(params, kept_days)
             )
-        return ListInvoicesResult(portal_total=portal_total, listed=len(seen), invoices=kept)
+        result = ListInvoicesResult(portal_total=portal_total, listed=len(seen), invoices=kept)
+        if params.skip_unchanged and params.company_tax_code:
+            await self._leave_out_unchanged(params, result, attempts)
+        return result
+
+    async def _leave_out_unchanged(
+        self, params: ListInvoicesInput, result: ListInvoicesResult, attempts: AttemptLog
+    ) -> None:
+        """Keep in `result` only the invoices to download: new ones, and those the bucket holds
+        incomplete or under another list row (one ListStored call for the window's folder)."""
+        request = storage_pb2.ListStoredRequest(
+            bucket=params.bucket,
+            company_tax_code=params.company_tax_code,
+            flow=params.flow,  # type: ignore[arg-type]
+            month=YearMonth(year=params.year, month=params.month),
+        )
+        try:
+            reply = await self._storage.ListStored(request, timeout=self._timeouts.list_stored)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:  # an older storage: fetch all
+                return
+            raise _ended(attempts, rpc_failure("storage ListStored", error)) from None
+        held = {identity(item.key): item for item in reply.invoices}
+        wanted: list[str] = []
+        for ref in result.invoices:
+            stored = held.get(key_of(ref))
+            fingerprint = fingerprint_of(ref)
+            if stored is not None and stored.complete and fingerprint == stored.fingerprint != "":
+                result.unchanged += 1
+                continue
+            result.changed += stored is not None
+            wanted.append(ref)
+        result.invoices = wanted
 
     @activity.defn(name="fetch_invoice_batch")
     async def fetch_invoice_batch(self, params: FetchBatchInput) -> FetchBatchResult:
@@ -231,6 +264,8 @@ class ImportActivities:
                     stored=period.counts.stored,
                     already_stored=period.counts.already_stored,
                     without_original=period.counts.without_original,
+                    unchanged=period.counts.unchanged,
+                    changed=period.counts.changed,
                     failed=[
                         storage_pb2.FailedInvoice(key=unpack(item.invoice).key, reason=item.reason)
                         for item in period.failed

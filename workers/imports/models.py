@@ -43,6 +43,11 @@ class ListInvoicesInput:
     first_day: str
     last_day: str
     max_invoices: int = 0  # return no refs when more are kept (0: no limit)
+    # Where the kept invoices would be stored: those the bucket holds complete under an
+    # unchanged list row are counted, not returned. Empty bucket and company: return them all.
+    bucket: str = ""
+    company_tax_code: str = ""
+    skip_unchanged: bool = False
 
 
 @dataclass
@@ -53,6 +58,8 @@ class ListInvoicesResult:
     # Set instead of `invoices` when more than `max_invoices` were kept: how many, per day of
     # the window (those issued before or after it count on its first or last day).
     day_counts: list[int] = field(default_factory=list)
+    unchanged: int = 0  # kept, but held complete with the same list row: left out of `invoices`
+    changed: int = 0  # of `invoices`, held but with another list row
 
 
 @dataclass

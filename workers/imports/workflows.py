@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from gdtmesh import reasons
     from gdtmesh.flows import flow_info
     from gdtmesh.import_contract import (
+        COUNTERS,
         MAX_FAILURES_KEPT,
         MAX_REASON_CHARS,
         PHASE_CANCELLED,
@@ -246,7 +247,7 @@ class ImportEngine:
                 periods[key] = PeriodCounts(*key)
             period = periods[key]
             period.portal_total = max(period.portal_total, counts.portal_total)
-            for name in ("discovered", "stored", "already_stored", "failed", "without_original"):
+            for name in COUNTERS:
                 setattr(period, name, getattr(period, name) + getattr(counts, name))
         return [periods[key] for key in sorted(periods)]
 
@@ -324,7 +325,10 @@ class ImportEngine:
         listed = await self._list_call(spec, window, 0 if single_day else MAX_LISTED)
         window.counts.portal_total = listed.portal_total
         if not listed.day_counts:
-            window.counts.discovered = len(listed.invoices)
+            counts = window.counts
+            counts.discovered = len(listed.invoices) + listed.unchanged
+            counts.already_stored, counts.unchanged = listed.unchanged, listed.unchanged
+            counts.changed = listed.changed
             return [(window, listed.invoices)]
         first = date.fromisoformat(window.first_day)
         parts = [
@@ -349,7 +353,16 @@ class ImportEngine:
 
         def list_window(session_id: str) -> Awaitable[ListInvoicesResult]:
             request = ListInvoicesInput(
-                session_id, flow, year, month, window.first_day, window.last_day, max_invoices
+                session_id,
+                flow,
+                year,
+                month,
+                window.first_day,
+                window.last_day,
+                max_invoices,
+                bucket=spec.bucket,
+                company_tax_code=spec.company_tax_code,
+                skip_unchanged=not spec.download_all,
             )
             return self._tracked(
                 workflow.start_activity_method(
