@@ -3,6 +3,7 @@
 - GET  /_sandbox/health                     -> {"status": "ok", "dataset": {...}}
 - GET  /_sandbox/companies                  -> every company with its password and flows
 - GET  /_sandbox/truth?company=&flow=&month=YYYY-MM -> {"invoices": [keys the portal lists now]}
+  (&changed_since=ISO time adds "new": listed only now, "changed": status changed since)
 - GET  /_sandbox/stats, POST /_sandbox/stats/reset
 - GET  /_sandbox/config (+ read-only `dataset`), POST /_sandbox/config (partial;
   `storm_seconds: N` starts a storm)
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -103,6 +104,18 @@ async def truth(request: web.Request) -> web.Response:
         "count": len(keys),
         "invoices": keys,
     }
+    if since_text := request.query.get("changed_since"):
+        try:
+            since = datetime.fromisoformat(since_text)
+        except ValueError:
+            return _bad_request(f"changed_since must be an ISO 8601 time, got {since_text!r}")
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        new, changed = state.dataset.changes(company, flow, year, month_number, since, now)
+        body |= {
+            "changed_since": since.isoformat(timespec="seconds"),
+            "new": new,
+            "changed": changed,
+        }
     return json_response(body)
 
 

@@ -197,6 +197,27 @@ class Dataset:
             for ref in self.refs(company, flow, date(year, month, 1), date(year, month, last), now)
         ]
 
+    def changes(
+        self, company: str, flow: str, year: int, month: int, since: datetime, now: datetime
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """What changed in that month's list between ``since`` and ``now``: the invoices listed
+        only now (late arrivals), and those listed both times whose status changed (an
+        original replaced or adjusted meanwhile)."""
+        last = calendar.monthrange(year, month)[1]
+        first_day, last_day = date(year, month, 1), date(year, month, last)
+        before = {
+            _key_tuple(ref): ref.tthai
+            for ref in self.refs(company, flow, first_day, last_day, since)
+        }
+        new, changed = [], []
+        for ref in self.refs(company, flow, first_day, last_day, now):
+            status = before.get(_key_tuple(ref))
+            if status is None:
+                new.append(ref.key())
+            elif status != ref.tthai:
+                changed.append(ref.key())
+        return new, changed
+
     # -- invoice content ---------------------------------------------------------------------
 
     def list_row(self, ref: InvoiceRef) -> dict[str, Any]:
@@ -529,3 +550,7 @@ def _counterparty(rng: random.Random, flow: str, slot: int, key: int) -> Counter
         1.0,
         key,
     )
+
+
+def _key_tuple(ref: InvoiceRef) -> tuple[str, int, str, int]:
+    return ref.nbmst, ref.khmshdon, ref.khhdon, ref.shdon

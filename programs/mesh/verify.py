@@ -55,7 +55,9 @@ def _named_as(name: str, key: InvoiceKey) -> bool:
 
 @dataclass
 class StoredMonth:
-    details: dict[InvoiceKey, int]  # key -> how many detail objects carry it
+    # key -> how many invoices carry it (an invoice's later versions, kept when it changed on
+    # the portal, are one invoice: only its first detail counts; a version of nothing is bad)
+    details: dict[InvoiceKey, int]
     xml_objects: int
     bad_objects: list[str]
 
@@ -73,6 +75,7 @@ def stored(
 ) -> StoredMonth:
     prefix = f"gdt_invoices/{company}/{flow_code}/{year:04d}/{month:02d}/"
     details: dict[InvoiceKey, int] = {}
+    later_versions: list[tuple[str, InvoiceKey]] = []
     xml_objects = 0
     bad: list[str] = []
     for blob in client.list_blobs(bucket, prefix=prefix):
@@ -87,7 +90,12 @@ def stored(
         if not _named_as(blob.name, key):
             bad.append(blob.name)
             continue
+        parsed = parse_invoice_name(blob.name)
+        if parsed is not None and parsed.version > 1:
+            later_versions.append((blob.name, key))
+            continue
         details[key] = details.get(key, 0) + 1
+    bad += [name for name, key in later_versions if key not in details]
     return StoredMonth(details, xml_objects, bad)
 
 

@@ -10,6 +10,8 @@ import base64
 import io
 import json
 import subprocess
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -268,7 +270,9 @@ def test_a_rerun_spends_the_portal_budget_only_on_what_is_new(mesh: Mesh) -> Non
     assert sum(flow.totals.unchanged for t in tasks for flow in t.invoice_import.flows) == 0
 
 
-def _post(url: str) -> None:
-    import urllib.request
-
-    urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=30).close()
+def _post(url: str, body: dict[str, Any] | None = None) -> None:
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"content-type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=30).close()
