@@ -27,12 +27,11 @@ class Connector:
         return await self._store.open(username, password, company)
 
     async def list_invoices(
-        self, session_id: str, flow: FlowInfo, year: int, month: int
+        self, session_id: str, flow: FlowInfo, year: int, month: int, resume_token: str = ""
     ) -> AsyncIterator[ListPage]:
         portal = await self._portal(session_id)
-        async for page in list_month(
-            portal, flow, year, month, self._config.portal_list_timeout_seconds
-        ):
+        timeout = self._config.portal_list_timeout_seconds
+        async for page in list_month(portal, flow, year, month, timeout, resume_token):
             yield page
 
     async def fetch_invoices(

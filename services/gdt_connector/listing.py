@@ -8,6 +8,7 @@ before anything is streamed, so every page reports the portal's full total for t
 
 from __future__ import annotations
 
+import base64
 import calendar
 import hashlib
 import json
@@ -21,7 +22,7 @@ import grpc
 
 from gdtmesh import reasons
 from gdtmesh.flows import FlowInfo
-from gdtmesh.runtime.errors import ServiceError, error_info
+from gdtmesh.runtime.errors import ServiceError, bad_request, error_info
 from gdtmesh.vncalendar import VIETNAM
 from services.gdt_connector.access import SessionPortal
 from services.gdt_connector.model import InvoiceKey, InvoiceSummary, ListPage
@@ -54,26 +55,87 @@ def month_search(year: int, month: int, ttxly: int | None) -> str:
     return search if ttxly is None else f"{search};ttxly=={ttxly}"
 
 
+@dataclass(frozen=True)
+class ListPosition:
+    """Where a month's listing stands: the query (`ttxly`) it is in, the portal's `state` of
+    that query's next page (None: its first page) and every query's total."""
+
+    query: int
+    state: str | None
+    totals: tuple[int, ...]
+
+    def token(self) -> str:
+        data = json.dumps({"q": self.query, "s": self.state, "t": self.totals})
+        return base64.urlsafe_b64encode(data.encode()).decode()
+
+    @classmethod
+    def from_token(cls, token: str, queries: int) -> ListPosition:
+        """The position a `token` names; INVALID_ARGUMENT for anything `token` cannot make."""
+        try:
+            if len(token) > MAX_TOKEN_CHARS:
+                raise ValueError("too long")
+            data = json.loads(base64.urlsafe_b64decode(token.encode()))
+            position = cls(int(data["q"]), data["s"], tuple(int(t) for t in data["t"]))
+            if not (0 <= position.query < queries and len(position.totals) == queries):
+                raise ValueError("not a position of this listing")
+            if position.state is not None and not isinstance(position.state, str):
+                raise ValueError("bad state")
+        except (ValueError, TypeError, KeyError) as error:
+            problem = f"not a resume token of this listing ({error})"
+            raise bad_request({"resume_token": problem}) from None
+        return position
+
+
+MAX_TOKEN_CHARS = 4096
+
+
 async def list_month(
-    portal: SessionPortal, flow: FlowInfo, year: int, month: int, timeout_s: float
+    portal: SessionPortal,
+    flow: FlowInfo,
+    year: int,
+    month: int,
+    timeout_s: float,
+    resume_token: str = "",
 ) -> AsyncIterator[ListPage]:
-    """One `ListPage` per portal page, rows deduplicated across pages and queries."""
+    """One `ListPage` per portal page, rows deduplicated across pages and queries, each with
+    the token to resume after it; with `resume_token`, the pages after the one it was given
+    with."""
     searches = [month_search(year, month, ttxly) for ttxly in ttxly_filters(flow)]
     reader = _Reader(portal, flow.list_path, timeout_s)
-    first_pages = [await reader.page(search, None) for search in searches]
-    totals = [page.total for page in first_pages]
+    if resume_token:
+        position = ListPosition.from_token(resume_token, len(searches))
+        first_pages: dict[int, _Page] = {}
+    else:  # every query's first page first: the month's total is known from the start
+        first_pages = {
+            index: await reader.page(search, None) for index, search in enumerate(searches)
+        }
+        position = ListPosition(0, None, tuple(page.total for page in first_pages.values()))
+    totals = list(position.totals)
     seen: set[InvoiceKey] = set()
-    for index, (search, page) in enumerate(zip(searches, first_pages, strict=True)):
+    for index in range(position.query, len(searches)):
+        search = searches[index]
+        state = position.state if index == position.query else None
+        page = first_pages.get(index) or await reader.page(search, state)
         states: set[str] = set()
         while True:
             totals[index] = page.total  # it can drift during long paginations
             fresh = [s for s in map(summary_of, page.rows) if s.key not in seen]
             seen.update(s.key for s in fresh)
-            yield ListPage(fresh, sum(totals))
+            after = _position_after(index, page.state, len(searches), tuple(totals))
+            yield ListPage(fresh, sum(totals), after.token() if after else "")
             if not page.state:
                 break
             _check_progress(page.state, states, search)
             page = await reader.page(search, page.state)
+
+
+def _position_after(
+    query: int, state: str | None, queries: int, totals: tuple[int, ...]
+) -> ListPosition | None:
+    """Where the listing goes on after a page whose next state is `state`; None at the end."""
+    if state:
+        return ListPosition(query, state, totals)
+    return ListPosition(query + 1, None, totals) if query + 1 < queries else None
 
 
 def _check_progress(state: str, states: set[str], search: str) -> None:

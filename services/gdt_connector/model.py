@@ -50,6 +50,7 @@ class WantedInvoice:
 class ListPage:
     invoices: list[InvoiceSummary]
     portal_total: int
+    resume_token: str = ""  # where the listing goes on after this page ("" after the last)
 
 
 class OriginalStatus(Enum):

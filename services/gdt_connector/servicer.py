@@ -78,13 +78,14 @@ class GdtConnectorServicer(gdt_connector_pb2_grpc.GdtConnectorServiceServicer):
         if problems or flow is None:
             raise bad_request(problems)
         pages = self._connector.list_invoices(
-            request.session_id, flow, request.month.year, request.month.month
+            request.session_id, flow, request.month.year, request.month.month, request.resume_token
         )
         with _store_errors():
             async for page in pages:
                 yield gdt_connector_pb2.ListInvoicesResponse(
                     invoices=[_summary_proto(summary) for summary in page.invoices],
                     portal_total=page.portal_total,
+                    resume_token=page.resume_token,
                 )
 
     async def FetchInvoices(

@@ -111,6 +111,37 @@ class BatchProgress:
         return [outcome or InvoiceOutcome(OUTCOME_SKIPPED) for outcome in self.outcomes]
 
 
+@dataclass
+class ListingProgress:
+    """A listing's heartbeat details (after the attempt log): what its pages gave so far and
+    the connector's token to go on after the last one. Refs are kept only while the window may
+    still be returned whole (`max_invoices`); beyond, only the days count."""
+
+    resume_token: str = ""
+    portal_total: int = 0
+    listed: int = 0
+    kept: list[str] = field(default_factory=list)
+    days: dict[str, int] = field(default_factory=dict)  # kept invoices per issue day
+
+    @classmethod
+    def resume(cls) -> ListingProgress:
+        details = activity.info().heartbeat_details
+        if len(details) > 1:
+            progress: ListingProgress = value_to_type(ListingProgress, details[1])
+            return progress
+        return cls()
+
+    def keep(self, ref: str, day: dt.date, max_invoices: int) -> None:
+        self.days[day.isoformat()] = self.days.get(day.isoformat(), 0) + 1
+        if max_invoices and self.kept_count() > max_invoices:
+            self.kept = []  # the window is split by days: the refs would only be dropped
+        elif len(self.kept) == self.kept_count() - 1:
+            self.kept.append(ref)
+
+    def kept_count(self) -> int:
+        return sum(self.days.values())
+
+
 class ImportActivities:
     """The import's activities, given the service stubs they call."""
 
@@ -153,42 +184,78 @@ class ImportActivities:
 
     @activity.defn(name="list_invoices")
     async def list_invoices(self, params: ListInvoicesInput) -> ListInvoicesResult:
-        """List one flow's month; keep the distinct invoices issued within the window."""
+        """List one flow's month; keep the distinct invoices issued within the window. A retry
+        after the portal's budget ran out (or a lost worker) resumes after the last page the
+        earlier attempt received (its heartbeat), not from page 1."""
         attempts = _attempts_left("connector ListInvoices", MAX_FAILED_ATTEMPTS)
+        listing = ListingProgress.resume()
+        try:
+            await self._list_pages(params, attempts, listing)
+        except grpc.aio.AioRpcError as error:
+            if not listing.resume_token or error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise self._listing_ended(attempts, listing, error) from None
+            # The portal may have forgotten an old position: this attempt starts again.
+            listing = ListingProgress()
+            try:
+                await self._list_pages(params, attempts, listing)
+            except grpc.aio.AioRpcError as error:
+                raise self._listing_ended(attempts, listing, error) from None
+        if 0 < params.max_invoices < listing.kept_count():
+            days = [dt.date.fromisoformat(day) for day, n in listing.days.items() for _ in range(n)]
+            return ListInvoicesResult(
+                listing.portal_total,
+                listing.listed,
+                invoices=[],
+                day_counts=_day_counts(params, days),
+            )
+        result = ListInvoicesResult(
+            portal_total=listing.portal_total, listed=listing.listed, invoices=listing.kept
+        )
+        if params.skip_unchanged and params.company_tax_code:
+            await self._leave_out_unchanged(params, result, attempts)
+        return result
+
+    async def _list_pages(
+        self, params: ListInvoicesInput, attempts: AttemptLog, listing: ListingProgress
+    ) -> None:
+        """Read the listing's pages into `listing` (from where it stands), heartbeating it."""
         request = gdt_connector_pb2.ListInvoicesRequest(
             session_id=params.session_id,
             flow=params.flow,  # type: ignore[arg-type]
             month=YearMonth(year=params.year, month=params.month),
+            resume_token=listing.resume_token,
         )
         within = _window_test(params)
-        seen: set[str] = set()
-        kept: list[str] = []
-        kept_days: list[dt.date] = []
-        portal_total = 0
+        # Distinct within this attempt; across a resumption the connector's pages do not repeat.
+        seen = {key_of(ref) for ref in listing.kept}
         call = self._connector.ListInvoices(request, timeout=self._timeouts.list_month)
         try:
             async for page in call:
-                portal_total = max(portal_total, page.portal_total)
+                listing.portal_total = max(listing.portal_total, page.portal_total)
                 for summary in page.invoices:
                     ref = _pack_listed(summary)
-                    if key_of(ref) not in seen:
-                        seen.add(key_of(ref))
-                        if within(issue_date(summary)):
-                            kept.append(ref)
-                            kept_days.append(issue_date(summary))
-                activity.heartbeat(attempts)
-        except grpc.aio.AioRpcError as error:
-            raise _ended(attempts, rpc_failure("connector ListInvoices", error)) from None
+                    if key_of(ref) in seen:
+                        continue
+                    seen.add(key_of(ref))
+                    listing.listed += 1
+                    if within(issue_date(summary)):
+                        listing.keep(ref, issue_date(summary), params.max_invoices)
+                listing.resume_token = page.resume_token
+                activity.heartbeat(attempts, listing)
         finally:
             call.cancel()
-        if 0 < params.max_invoices < len(kept):
-            return ListInvoicesResult(
-                portal_total, len(seen), invoices=[], day_counts=_day_counts(params, kept_days)
-            )
-        result = ListInvoicesResult(portal_total=portal_total, listed=len(seen), invoices=kept)
-        if params.skip_unchanged and params.company_tax_code:
-            await self._leave_out_unchanged(params, result, attempts)
-        return result
+
+    @staticmethod
+    def _listing_ended(
+        attempts: AttemptLog, listing: ListingProgress, error: grpc.aio.AioRpcError
+    ) -> ApplicationError:
+        """The attempt's failure; the listing so far is kept for the retry only when the
+        portal's budget stopped it (any other failure starts the next attempt from page 1)."""
+        problem = rpc_failure("connector ListInvoices", error)
+        attempts.ended(problem)
+        waited = error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        activity.heartbeat(attempts, listing if waited else ListingProgress())
+        return problem
 
     async def _leave_out_unchanged(
         self, params: ListInvoicesInput, result: ListInvoicesResult, attempts: AttemptLog

@@ -27,27 +27,27 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,gdtmesh/gdt_connector/v1/gdt_connector.proto\x12\x18gdtmesh.gdt_connector.v1\x1a gdtmesh/invoice/v1/invoice.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"R\n\x12OpenSessionRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x03 \x01(\t\"t\n\x13OpenSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61\x63\x63ount_tax_code\x18\x03 \x01(\t\"\x7f\n\x13ListInvoicesRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12&\n\x04\x66low\x18\x02 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12,\n\x05month\x18\x03 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\"b\n\x14ListInvoicesResponse\x12\x34\n\x08invoices\x18\x01 \x03(\x0b\x32\".gdtmesh.invoice.v1.InvoiceSummary\x12\x14\n\x0cportal_total\x18\x02 \x01(\x03\"\x88\x01\n\x14\x46\x65tchInvoicesRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12&\n\x04\x66low\x18\x02 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x34\n\x08invoices\x18\x03 \x03(\x0b\x32\".gdtmesh.invoice.v1.InvoiceSummary\"\xf8\x01\n\x15\x46\x65tchInvoicesResponse\x12\x33\n\x07invoice\x18\x01 \x01(\x0b\x32\".gdtmesh.invoice.v1.InvoiceSummary\x12\x13\n\x0b\x64\x65tail_json\x18\x02 \x01(\x0c\x12\x14\n\x0coriginal_xml\x18\x03 \x01(\x0c\x12\x41\n\x0foriginal_status\x18\x04 \x01(\x0e\x32(.gdtmesh.gdt_connector.v1.OriginalStatus\x12\x19\n\x11original_mismatch\x18\x05 \x01(\t\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.Status*\x86\x01\n\x0eOriginalStatus\x12\x1f\n\x1bORIGINAL_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17ORIGINAL_STATUS_PRESENT\x10\x01\x12\x18\n\x14ORIGINAL_STATUS_NONE\x10\x02\x12\x1c\n\x18ORIGINAL_STATUS_MISMATCH\x10\x03\x32\xe6\x02\n\x13GdtConnectorService\x12j\n\x0bOpenSession\x12,.gdtmesh.gdt_connector.v1.OpenSessionRequest\x1a-.gdtmesh.gdt_connector.v1.OpenSessionResponse\x12o\n\x0cListInvoices\x12-.gdtmesh.gdt_connector.v1.ListInvoicesRequest\x1a..gdtmesh.gdt_connector.v1.ListInvoicesResponse0\x01\x12r\n\rFetchInvoices\x12..gdtmesh.gdt_connector.v1.FetchInvoicesRequest\x1a/.gdtmesh.gdt_connector.v1.FetchInvoicesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,gdtmesh/gdt_connector/v1/gdt_connector.proto\x12\x18gdtmesh.gdt_connector.v1\x1a gdtmesh/invoice/v1/invoice.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"R\n\x12OpenSessionRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x03 \x01(\t\"t\n\x13OpenSessionResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61\x63\x63ount_tax_code\x18\x03 \x01(\t\"\x95\x01\n\x13ListInvoicesRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12&\n\x04\x66low\x18\x02 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12,\n\x05month\x18\x03 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\x12\x14\n\x0cresume_token\x18\x04 \x01(\t\"x\n\x14ListInvoicesResponse\x12\x34\n\x08invoices\x18\x01 \x03(\x0b\x32\".gdtmesh.invoice.v1.InvoiceSummary\x12\x14\n\x0cportal_total\x18\x02 \x01(\x03\x12\x14\n\x0cresume_token\x18\x03 \x01(\t\"\x88\x01\n\x14\x46\x65tchInvoicesRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12&\n\x04\x66low\x18\x02 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x34\n\x08invoices\x18\x03 \x03(\x0b\x32\".gdtmesh.invoice.v1.InvoiceSummary\"\xf8\x01\n\x15\x46\x65tchInvoicesResponse\x12\x33\n\x07invoice\x18\x01 \x01(\x0b\x32\".gdtmesh.invoice.v1.InvoiceSummary\x12\x13\n\x0b\x64\x65tail_json\x18\x02 \x01(\x0c\x12\x14\n\x0coriginal_xml\x18\x03 \x01(\x0c\x12\x41\n\x0foriginal_status\x18\x04 \x01(\x0e\x32(.gdtmesh.gdt_connector.v1.OriginalStatus\x12\x19\n\x11original_mismatch\x18\x05 \x01(\t\x12!\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x12.google.rpc.Status*\x86\x01\n\x0eOriginalStatus\x12\x1f\n\x1bORIGINAL_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17ORIGINAL_STATUS_PRESENT\x10\x01\x12\x18\n\x14ORIGINAL_STATUS_NONE\x10\x02\x12\x1c\n\x18ORIGINAL_STATUS_MISMATCH\x10\x03\x32\xe6\x02\n\x13GdtConnectorService\x12j\n\x0bOpenSession\x12,.gdtmesh.gdt_connector.v1.OpenSessionRequest\x1a-.gdtmesh.gdt_connector.v1.OpenSessionResponse\x12o\n\x0cListInvoices\x12-.gdtmesh.gdt_connector.v1.ListInvoicesRequest\x1a..gdtmesh.gdt_connector.v1.ListInvoicesResponse0\x01\x12r\n\rFetchInvoices\x12..gdtmesh.gdt_connector.v1.FetchInvoicesRequest\x1a/.gdtmesh.gdt_connector.v1.FetchInvoicesResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gdtmesh.gdt_connector.v1.gdt_connector_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORIGINALSTATUS']._serialized_start=988
-  _globals['_ORIGINALSTATUS']._serialized_end=1122
+  _globals['_ORIGINALSTATUS']._serialized_start=1033
+  _globals['_ORIGINALSTATUS']._serialized_end=1167
   _globals['_OPENSESSIONREQUEST']._serialized_start=166
   _globals['_OPENSESSIONREQUEST']._serialized_end=248
   _globals['_OPENSESSIONRESPONSE']._serialized_start=250
   _globals['_OPENSESSIONRESPONSE']._serialized_end=366
-  _globals['_LISTINVOICESREQUEST']._serialized_start=368
-  _globals['_LISTINVOICESREQUEST']._serialized_end=495
-  _globals['_LISTINVOICESRESPONSE']._serialized_start=497
-  _globals['_LISTINVOICESRESPONSE']._serialized_end=595
-  _globals['_FETCHINVOICESREQUEST']._serialized_start=598
-  _globals['_FETCHINVOICESREQUEST']._serialized_end=734
-  _globals['_FETCHINVOICESRESPONSE']._serialized_start=737
-  _globals['_FETCHINVOICESRESPONSE']._serialized_end=985
-  _globals['_GDTCONNECTORSERVICE']._serialized_start=1125
-  _globals['_GDTCONNECTORSERVICE']._serialized_end=1483
+  _globals['_LISTINVOICESREQUEST']._serialized_start=369
+  _globals['_LISTINVOICESREQUEST']._serialized_end=518
+  _globals['_LISTINVOICESRESPONSE']._serialized_start=520
+  _globals['_LISTINVOICESRESPONSE']._serialized_end=640
+  _globals['_FETCHINVOICESREQUEST']._serialized_start=643
+  _globals['_FETCHINVOICESREQUEST']._serialized_end=779
+  _globals['_FETCHINVOICESRESPONSE']._serialized_start=782
+  _globals['_FETCHINVOICESRESPONSE']._serialized_end=1030
+  _globals['_GDTCONNECTORSERVICE']._serialized_start=1170
+  _globals['_GDTCONNECTORSERVICE']._serialized_end=1528
 # @@protoc_insertion_point(module_scope)

@@ -129,10 +129,16 @@ class ListInvoicesRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     FLOW_FIELD_NUMBER: _builtins.int
     MONTH_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Handle from OpenSession."""
     flow: _invoice_pb2.Flow.ValueType
     """The list to read."""
+    resume_token: _builtins.str
+    """Where an interrupted listing of the same flow and month stopped: the `resume_token` of the
+    last page received. The listing goes on after that page instead of from page 1. Empty:
+    from the start. A token the portal no longer accepts is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def month(self) -> _invoice_pb2.YearMonth:
         """The calendar month (Vietnam time) to read."""
@@ -143,10 +149,11 @@ class ListInvoicesRequest(_message.Message):
         session_id: _builtins.str = ...,
         flow: _invoice_pb2.Flow.ValueType = ...,
         month: _invoice_pb2.YearMonth | None = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["flow", b"flow", "month", b"month", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flow", b"flow", "month", b"month", "resume_token", b"resume_token", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -160,8 +167,13 @@ class ListInvoicesResponse(_message.Message):
 
     INVOICES_FIELD_NUMBER: _builtins.int
     PORTAL_TOTAL_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     portal_total: _builtins.int
     """The portal's `total` for the query, as reported with this page."""
+    resume_token: _builtins.str
+    """Where the listing stands after this page (opaque, a few hundred bytes): pass it back as
+    `ListInvoicesRequest.resume_token` to go on from here. Empty after the last page.
+    """
     @_builtins.property
     def invoices(self) -> _containers.RepeatedCompositeFieldContainer[_invoice_pb2.InvoiceSummary]:
         """Invoices on this page, deduplicated against earlier pages of the same call."""
@@ -171,10 +183,11 @@ class ListInvoicesResponse(_message.Message):
         *,
         invoices: _abc.Iterable[_invoice_pb2.InvoiceSummary] | None = ...,
         portal_total: _builtins.int = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoices", b"invoices", "portal_total", b"portal_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoices", b"invoices", "portal_total", b"portal_total", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
