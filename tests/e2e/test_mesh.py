@@ -10,8 +10,6 @@ import base64
 import io
 import json
 import subprocess
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +20,7 @@ from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.invoice.v1.invoice_pb2 import Flow, InvoiceKey, YearMonth
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
 from gdtmesh.vncalendar import months_between
+from programs.bench.runs import reset_stats
 from programs.client import GatewayClient, GatewayTarget
 from programs.commands.import_ import Company, import_all
 from programs.mesh import demo
@@ -249,7 +248,7 @@ def test_a_rerun_spends_the_portal_budget_only_on_what_is_new(mesh: Mesh) -> Non
 
     def run(**options: bool) -> tuple[dict[str, int], list[gateway_pb2.Task]]:
         asyncio.run(asyncio.wait_for(import_all(companies, target, io.StringIO()), 600))
-        _post(f"{endpoints['sandbox']}/_sandbox/stats/reset")
+        reset_stats(endpoints["sandbox"])
         again = import_all(companies, target, io.StringIO(), rerun=True, **options)
         tracked = asyncio.run(asyncio.wait_for(again, 600))
         requests = get_json(f"{endpoints['sandbox']}/_sandbox/stats")["requests"]
@@ -268,11 +267,3 @@ def test_a_rerun_spends_the_portal_budget_only_on_what_is_new(mesh: Mesh) -> Non
     downloads = sum(count for name, count in spent.items() if "detail" in name)
     assert downloads == listed  # every invoice again, each found already stored
     assert sum(flow.totals.unchanged for t in tasks for flow in t.invoice_import.flows) == 0
-
-
-def _post(url: str, body: dict[str, Any] | None = None) -> None:
-    data = json.dumps(body).encode() if body is not None else b""
-    request = urllib.request.Request(
-        url, data=data, method="POST", headers={"content-type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=30).close()

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 
 from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.vncalendar import months_between
+from programs.bench.runs import post_json, reset_stats
 from programs.client import GatewayTarget
 from programs.commands.import_ import import_all
 from programs.mesh import demo
@@ -45,13 +44,13 @@ def test_a_week_later_a_rerun_downloads_exactly_what_changed(mesh: Mesh) -> None
     start, end = demo.sandbox_range(sandbox)
     companies = demo.sandbox_companies(sandbox, start, end)
     target = GatewayTarget(endpoints["gateway"], endpoints["api_key"])
-    _post(f"{sandbox}/_sandbox/config", {"clock_frozen_at": NOW, "time_offset_s": -WEEK})
+    post_json(f"{sandbox}/_sandbox/config", {"clock_frozen_at": NOW, "time_offset_s": -WEEK})
     first = asyncio.run(asyncio.wait_for(import_all(companies, target, io.StringIO()), 600))
     assert all(
         item.task and item.task.status == gateway_pb2.TASK_STATUS_SUCCEEDED for item in first
     )
     since = _truth(sandbox, companies[0].company_id, FLOW_CODES[0], end.year, end.month)["as_of"]
-    _post(f"{sandbox}/_sandbox/config", {"time_offset_s": 0})  # a week passes
+    post_json(f"{sandbox}/_sandbox/config", {"time_offset_s": 0})  # a week passes
 
     new, changed = 0, []
     for company in companies:
@@ -64,7 +63,7 @@ def test_a_week_later_a_rerun_downloads_exactly_what_changed(mesh: Mesh) -> None
                 ]
     assert new and changed, (new, len(changed))  # the week brought both kinds
 
-    _post(f"{sandbox}/_sandbox/stats/reset")
+    reset_stats(sandbox)
     again = import_all(companies, target, io.StringIO(), rerun=True)
     tracked = asyncio.run(asyncio.wait_for(again, 600))
     assert all(
@@ -92,11 +91,3 @@ def _truth(
     if since:
         query["changed_since"] = since
     return get_json(f"{sandbox}/_sandbox/truth?{urllib.parse.urlencode(query)}")  # type: ignore[no-any-return]
-
-
-def _post(url: str, body: dict[str, Any] | None = None) -> None:
-    data = json.dumps(body).encode() if body is not None else b""
-    request = urllib.request.Request(
-        url, data=data, method="POST", headers={"content-type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=30).close()

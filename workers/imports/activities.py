@@ -135,7 +135,7 @@ class ListingProgress:
         self.days[day.isoformat()] = self.days.get(day.isoformat(), 0) + 1
         if max_invoices and self.kept_count() > max_invoices:
             self.kept = []  # the window is split by days: the refs would only be dropped
-        elif len(self.kept) == self.kept_count() - 1:
+        else:
             self.kept.append(ref)
 
     def kept_count(self) -> int:
