@@ -27,7 +27,7 @@ from gdtmesh.runtime.temporal import connect_temporal
 from programs.bench.scenario import Scenario
 from programs.client import GatewayClient
 from programs.mesh.demo import sandbox_range
-from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
+from programs.mesh.launcher import Mesh, start_mesh_on_free_ports
 from programs.mesh.verify import get_json
 
 START_CONCURRENCY = 16  # StartTask calls in flight while starting many imports
@@ -35,8 +35,7 @@ START_CONCURRENCY = 16  # StartTask calls in flight while starting many imports
 
 @contextmanager
 def running_mesh(scenario: Scenario, state_dir: Path) -> Iterator[Mesh]:
-    mesh = start_mesh(
-        MeshPorts.free(),
+    mesh = start_mesh_on_free_ports(
         state_dir,
         sandbox_args=scenario.sandbox_args(),
         extra_env=scenario.mesh_env(),

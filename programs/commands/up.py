@@ -49,15 +49,23 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from programs.mesh.demo import run_demo
-    from programs.mesh.launcher import MeshPorts, start_mesh, wait_forever
+    from programs.mesh.launcher import (
+        MeshPorts,
+        start_mesh,
+        start_mesh_on_free_ports,
+        wait_forever,
+    )
     from programs.mesh.servers import PortInUseError
 
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="gdtmesh-"))
-    ports = MeshPorts.free() if args.free_ports else MeshPorts()
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"starting the mesh (state and logs in {state_dir})", flush=True)
     try:
-        mesh = start_mesh(ports, state_dir, on_started=lambda name: print(f"  {name} up"))
+        on_started = lambda name: print(f"  {name} up")  # noqa: E731
+        if args.free_ports:
+            mesh = start_mesh_on_free_ports(state_dir, on_started=on_started)
+        else:
+            mesh = start_mesh(MeshPorts(), state_dir, on_started=on_started)
     except (PortInUseError, RuntimeError, TimeoutError) as error:
         print(f"gdtmesh up: {error}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ connectors), and it needs no client-side load balancing in the worker.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import functools
 import json
@@ -26,6 +27,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -249,6 +251,18 @@ def start_mesh(
         mesh.stop()
         raise
     return mesh
+
+
+START_ATTEMPTS = 3
+
+
+def start_mesh_on_free_ports(state_dir: Path, **options: Any) -> Mesh:
+    """`start_mesh` on free ports, chosen again when a process finds its port taken at start
+    (another program can bind a port between our choice and the server's bind)."""
+    for _ in range(START_ATTEMPTS - 1):
+        with contextlib.suppress(servers.PortInUseError):
+            return start_mesh(MeshPorts.free(), state_dir, **options)
+    return start_mesh(MeshPorts.free(), state_dir, **options)
 
 
 def _launch_replica(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -25,10 +27,39 @@ class PortInUseError(OSError):
     """A port the mesh was asked to use is taken."""
 
 
+# Listening ports are chosen below the kernel's ephemeral range: outgoing connections take
+# their local ports from that range, so a port chosen there (what bind(0) gives) can be taken
+# by any client between the choice and the server's bind.
+PORT_FLOOR = 20000
+_handed_out: set[int] = set()  # never the same port twice to one process (a mesh's 13 ports)
+# What a server prints when its port is taken: Go (Temporal, fake-gcs-server), Redis, Python
+# and gRPC ("Failed to bind to address").
+_PORT_TAKEN = re.compile(rb"address already in use|failed to bind", re.IGNORECASE)
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; macOS and Windows start theirs higher still
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A port nobody listens on now, outside the ephemeral range, not handed out before."""
+    ceiling = _ephemeral_floor()
+    for _ in range(1000):
+        port = random.randrange(PORT_FLOOR, ceiling) if ceiling > PORT_FLOOR + 1000 else 0
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            port = int(sock.getsockname()[1])
+        _handed_out.add(port)
+        return port
+    raise PortInUseError(f"no free port found on {HOST}")
 
 
 def ensure_port_free(port: int, what: str) -> None:
@@ -97,6 +128,7 @@ def spawn(
 
     `on_spawn` sees the process before the first readiness check (a check may need its pid)."""
     log_path = log_dir / f"{name}.log" if log_dir else None
+    log_start = log_path.stat().st_size if log_path and log_path.exists() else 0
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     popen = subprocess.Popen(
         list(argv),
@@ -112,12 +144,20 @@ def spawn(
     while time.monotonic() < deadline:
         if popen.poll() is not None:
             hint = f" (see {log_path})" if log_path else ""
+            if log_path and _PORT_TAKEN.search(_read_from(log_path, log_start)):
+                raise PortInUseError(f"{name} found its port {port} taken at start{hint}")
             raise RuntimeError(f"{name} exited with code {popen.returncode} at start{hint}")
         if ready():
             return process
         time.sleep(0.05)
     process.stop()
     raise TimeoutError(f"{name} did not become ready on port {port} within {timeout:.0f}s")
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    with open(path, "rb") as log:
+        log.seek(offset)
+        return log.read(1 << 20)
 
 
 def start_redis(port: int | None = None, *, log_dir: Path | None = None) -> ManagedProcess:

@@ -24,7 +24,7 @@ from programs.bench.runs import reset_stats
 from programs.client import GatewayClient, GatewayTarget
 from programs.commands.import_ import Company, import_all
 from programs.mesh import demo
-from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
+from programs.mesh.launcher import Mesh, start_mesh_on_free_ports
 from programs.mesh.servers import temporal_binary
 from programs.mesh.verify import bucket_client, get_json
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    running = start_mesh(MeshPorts.free(), tmp_path_factory.mktemp("mesh"))
+    running = start_mesh_on_free_ports(tmp_path_factory.mktemp("mesh"))
     yield running
     running.stop()
 

@@ -17,7 +17,7 @@ from gdtmesh.invoice.v1.invoice_pb2 import Flow
 from programs.client import GatewayClient, GatewayTarget, import_request
 from programs.commands.import_ import import_all
 from programs.mesh import demo
-from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
+from programs.mesh.launcher import Mesh, start_mesh_on_free_ports
 from programs.mesh.verify import bucket_client, get_json
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ FLOWS = (Flow.FLOW_SOLD_ELECTRONIC, Flow.FLOW_PURCHASE_ELECTRONIC)
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    running = start_mesh(MeshPorts.free(), tmp_path_factory.mktemp("mesh"))
+    running = start_mesh_on_free_ports(tmp_path_factory.mktemp("mesh"))
     yield running
     running.stop()
 

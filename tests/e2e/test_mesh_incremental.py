@@ -19,7 +19,7 @@ from programs.bench.runs import post_json, reset_stats
 from programs.client import GatewayTarget
 from programs.commands.import_ import import_all
 from programs.mesh import demo
-from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
+from programs.mesh.launcher import Mesh, start_mesh_on_free_ports
 from programs.mesh.verify import bucket_client, get_json
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ FLOW_CODES = ("ban_ra_dien_tu", "ban_ra_may_tinh_tien", "mua_vao_dien_tu", "mua_
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     state = tmp_path_factory.mktemp("mesh")
-    running = start_mesh(MeshPorts.free(), state, sandbox_args=["--today", TODAY])
+    running = start_mesh_on_free_ports(state, sandbox_args=["--today", TODAY])
     yield running
     running.stop()
 

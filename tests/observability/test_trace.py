@@ -27,7 +27,7 @@ from gdtmesh.gateway.v1 import gateway_pb2
 from programs.bench.runs import post_json
 from programs.client import GatewayClient
 from programs.mesh.demo import sandbox_range
-from programs.mesh.launcher import Mesh, MeshPorts, start_mesh
+from programs.mesh.launcher import Mesh, start_mesh_on_free_ports
 from programs.mesh.verify import get_json
 
 pytestmark = pytest.mark.slow
@@ -61,8 +61,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Import]:
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
-    mesh = start_mesh(
-        MeshPorts.free(),
+    mesh = start_mesh_on_free_ports(
         tmp_path_factory.mktemp("mesh"),
         sandbox_args=SANDBOX_ARGS,
         extra_env=otel,
