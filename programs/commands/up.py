@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -41,11 +42,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _interrupt(*_: object) -> None:
-    """SIGTERM ends the mesh the way Ctrl-C does."""
+    """SIGTERM and SIGHUP (the terminal gone) end the mesh the way Ctrl-C does."""
     raise KeyboardInterrupt
 
 
+def _say(*lines: str) -> None:
+    """Print for whoever reads; a reader that went away (`| tee` killed by the same Ctrl-C,
+    a closed terminal) must not stop us from stopping the mesh: later output goes nowhere."""
+    try:
+        for line in lines:
+            print(line, flush=True)
+    except (BrokenPipeError, OSError):
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail again
+    os.close(devnull)
+
+
 def run(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="gdtmesh-"))
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        return _run(args, state_dir)
+    finally:
+        if args.state_dir is None:  # ours: the Temporal database, the fake bucket, the logs
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, state_dir: Path) -> int:
     import asyncio
 
     from programs.mesh.demo import run_demo
@@ -55,13 +83,11 @@ def run(args: argparse.Namespace) -> int:
         start_mesh_on_free_ports,
         wait_forever,
     )
-    from programs.mesh.servers import PortInUseError
+    from programs.mesh.servers import BIN_DIR, PortInUseError
 
-    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="gdtmesh-"))
-    signal.signal(signal.SIGTERM, _interrupt)
-    print(f"starting the mesh (state and logs in {state_dir})", flush=True)
+    _say(f"starting the mesh (state and logs in {state_dir})")
     try:
-        on_started = lambda name: print(f"  {name} up")  # noqa: E731
+        on_started = lambda name: _say(f"  {name} up")  # noqa: E731
         if args.free_ports:
             mesh = start_mesh_on_free_ports(state_dir, on_started=on_started)
         else:
@@ -69,23 +95,30 @@ def run(args: argparse.Namespace) -> int:
     except (PortInUseError, RuntimeError, TimeoutError) as error:
         print(f"gdtmesh up: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # start_mesh stopped what it had started
+        return 130
     try:
         endpoints = mesh.endpoints()
         if args.endpoints_file:
             args.endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n")
             os.chmod(args.endpoints_file, 0o600)  # it holds the demo API key
-        print(json.dumps({k: v for k, v in endpoints.items() if k != "api_key"}, indent=2))
+        _say(json.dumps({k: v for k, v in endpoints.items() if k != "api_key"}, indent=2))
         ok = True
         if args.demo:
             ok = asyncio.run(run_demo(endpoints))
-            print("demo import: " + ("bucket matches the ground truth" if ok else "MISMATCH"))
+            _say("demo import: " + ("bucket matches the ground truth" if ok else "MISMATCH"))
         if args.exit_after_demo:
             return 0 if ok else 1
-        print("mesh is up; Ctrl-C to stop", flush=True)
+        _say(
+            f"grpcurl, gdtmesh and temporal are in {BIN_DIR}: `source {BIN_DIR}/activate`",
+            "mesh is up; Ctrl-C to stop",
+        )
         wait_forever()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError):
         pass
     finally:
-        print("stopping the mesh", flush=True)
+        # A second Ctrl-C while the processes wind down must not leave the rest running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         mesh.stop()
+        _say("mesh stopped")
     return 0
