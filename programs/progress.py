@@ -7,9 +7,11 @@ Imports nothing heavier than the generated messages, so `gdtmesh --help` stays i
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -162,7 +164,7 @@ def print_started(tracked: Sequence[Tracked], out: TextIO) -> None:
 def print_summary(tracked: Sequence[Tracked], out: TextIO) -> None:
     """A row per company (status, invoices found, stored, already stored, failed, and the
     manifest or why it failed) and the totals."""
-    header = f"{'company':<15} {'name':<24} {'status':<10} {'found':>7} {'stored':>7} "
+    header = f"{'company':<15} {'name':<24} {'status':<10} {'in range':>8} {'stored':>7} "
     header += f"{'already':>7} {'failed':>6}  result"
     print("\n" + header, file=out)
     total = Counts()
@@ -171,16 +173,58 @@ def print_summary(tracked: Sequence[Tracked], out: TextIO) -> None:
         total += counts
         print(
             f"{item.company_id:<15} {item.company_name[:24]:<24} "
-            f"{status_word(item.task):<10} {counts.discovered:>7} {counts.stored:>7} "
+            f"{status_word(item.task):<10} {counts.discovered:>8} {counts.stored:>7} "
             f"{counts.already_stored:>7} {counts.failed:>6}  {_result(item)}",
             file=out,
         )
     print(
-        f"{'total':<15} {'':<24} {'':<10} {total.discovered:>7} {total.stored:>7} "
+        f"{'total':<15} {'':<24} {'':<10} {total.discovered:>8} {total.stored:>7} "
         f"{total.already_stored:>7} {total.failed:>6}",
         file=out,
         flush=True,
     )
+
+
+# Per month: the portal's count for the whole calendar month (its list query is the month's),
+# then the invoices of the requested range and what became of them. The two differ in a month
+# the range covers in part: "portal month 65, in range 63" misses nothing.
+MONTH_COLUMNS = (
+    ("portal month", 12),
+    ("in range", 8),
+    ("stored", 7),
+    ("already", 7),
+    ("failed", 7),
+)
+PARTIAL_NOTE = "* the range covers part of this month: 'portal month' counts all of it"
+
+
+def month_table(
+    details: gateway_pb2.InvoiceImportDetails, flow_name: Callable[[int], str]
+) -> list[str]:
+    """A row per flow and month of an import, with a note under months it covers in part."""
+    lines = [f"  {'flow':<22} {'month':<8}" + "".join(f" {n:>{w}}" for n, w in MONTH_COLUMNS)]
+    start, end = _day(details.start_date), _day(details.end_date)
+    any_partial = False
+    for flow in details.flows:
+        for month in flow.months:
+            c = month.counts
+            numbers = (c.portal_total, c.discovered, c.stored, c.already_stored, c.failed)
+            partial = _covers_part(month.month.year, month.month.month, start, end)
+            any_partial |= partial
+            period = f"{month.month.year:04d}-{month.month.month:02d}" + ("*" if partial else "")
+            cells = "".join(f" {n:>{w}}" for n, (_, w) in zip(numbers, MONTH_COLUMNS, strict=True))
+            lines.append(f"  {flow_name(flow.flow):<22} {period:<8}" + cells)
+    return [*lines, f"  {PARTIAL_NOTE}"] if any_partial else lines
+
+
+def _day(date: object) -> dt.date | None:
+    year, month, day = (getattr(date, name, 0) for name in ("year", "month", "day"))
+    return dt.date(year, month, day) if year and month and day else None
+
+
+def _covers_part(year: int, month: int, start: dt.date | None, end: dt.date | None) -> bool:
+    first, last = dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+    return bool((start and start > first) or (end and end < last))
 
 
 def _result(item: Tracked) -> str:

@@ -15,7 +15,7 @@ from typing import TextIO
 
 from gdtmesh.gateway.v1 import gateway_pb2
 from programs.commands.import_ import add_gateway_arguments
-from programs.progress import Counts, import_details, progress_line, status_word
+from programs.progress import Counts, import_details, month_table, progress_line, status_word
 
 HELP = "follow one task (live progress per flow) until it ends"
 
@@ -114,17 +114,8 @@ def print_result(task: gateway_pb2.Task, out: TextIO) -> None:
     if task.failure_message:
         print(f"  {task.failure_message}", file=out)
     details = import_details(task)
-    columns = ("portal", "found", "stored", "already", "failed")
-    print(f"  {'flow':<22} {'month':<8}" + "".join(f" {name:>7}" for name in columns), file=out)
-    for flow in details.flows:
-        for month in flow.months:
-            c = month.counts
-            numbers = (c.portal_total, c.discovered, c.stored, c.already_stored, c.failed)
-            period = f"{month.month.year:04d}-{month.month.month:02d}"
-            print(
-                f"  {flow_name(flow.flow):<22} {period:<8}" + "".join(f" {n:>7}" for n in numbers),
-                file=out,
-            )
+    for line in month_table(details, flow_name):
+        print(line, file=out)
     if details.manifest_object:
         print(f"  manifest: {details.manifest_object}", file=out)
     out.flush()
