@@ -15,6 +15,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from gdtmesh.runtime import metrics
 from gdtmesh.runtime.codec import EncryptionCodec
 from gdtmesh.runtime.telemetry import WorkValue, flow_code, propagated_fields, work_context
 
@@ -48,10 +49,15 @@ async def connect_temporal(
 
 
 def _runtime_with_metrics(listen: str) -> Runtime:
+    """The SDK serves its metrics on a private loopback port; `listen` serves them with the
+    process's own (process_*, gdtmesh_*), which the SDK's exporter does not have."""
+    sdk = f"127.0.0.1:{metrics.loopback_port()}"
     try:
-        return Runtime(telemetry=TelemetryConfig(metrics=_prometheus(listen)))
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=_prometheus(sdk)))
     except Exception as error:  # the Rust core reports a bind failure as a plain exception
-        raise OSError(f"cannot serve Temporal metrics on {listen}: {error}") from None
+        raise OSError(f"cannot serve Temporal metrics on {sdk}: {error}") from None
+    metrics.serve_with(listen, f"http://{sdk}/metrics")
+    return runtime
 
 
 def _prometheus(listen: str) -> PrometheusConfig:

@@ -7,7 +7,8 @@ compares the bucket with the sandbox's ground truth. Process logs go to STATE_DI
 
 Default ports: gateway 50051, connector 50061, storage 50062, sandbox 8480, Temporal 7233
 (UI 8233, which decrypts payloads through the gateway's codec endpoint on 8089), Redis 6399,
-fake-gcs-server 4443, Prometheus metrics 9464-9467 (gateway, connector, storage, worker);
+fake-gcs-server 4443, Prometheus metrics 9464-9468 (gateway, connector, storage, worker,
+the Temporal server);
 --free-ports picks free ones instead.
 """
 

@@ -60,6 +60,7 @@ class MeshPorts:
     gdt_connector_metrics: int = 9465
     storage_metrics: int = 9466
     worker_metrics: int = 9467
+    temporal_metrics: int = 9468  # the Temporal dev server's own (`temporal_metrics` endpoint)
 
     @classmethod
     def free(cls) -> MeshPorts:
@@ -110,6 +111,7 @@ class Mesh:
                 f"{name}_metrics": f"http://{HOST}:{port}/metrics"
                 for name, port in self.metrics_ports().items()
             },
+            "temporal_metrics": f"http://{HOST}:{p.temporal_metrics}/metrics",
         }
 
     def process(self, name: str) -> ManagedProcess:
@@ -226,6 +228,7 @@ def start_mesh(
                 log_dir=logs,
                 ui_codec_endpoint=f"http://{HOST}:{ports.codec}/t/{mesh.codec_token}",
                 search_attributes=_search_attributes(),  # ListTasks queries them
+                metrics_port=ports.temporal_metrics,
             ),
         )
         launch("redis", lambda: servers.start_redis(ports.redis, log_dir=logs))

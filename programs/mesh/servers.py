@@ -218,6 +218,7 @@ def start_temporal(
     log_dir: Path | None = None,
     search_attributes: Sequence[str] = (),
     ui_codec_endpoint: str | None = None,
+    metrics_port: int | None = None,
 ) -> ManagedProcess:
     """The Temporal dev server (`temporal server start-dev`) with its UI on `ui_port`; the UI
     decodes payloads through `ui_codec_endpoint` when given (the gateway's codec endpoint).
@@ -234,6 +235,8 @@ def start_temporal(
         argv += ["--db-filename", str(db_path), "--sqlite-pragma", "journal_mode=wal"]
     if ui_codec_endpoint:
         argv += ["--ui-codec-endpoint", ui_codec_endpoint]
+    if metrics_port:  # the server's own Prometheus endpoint (persistence, matching, frontend)
+        argv += ["--metrics-port", str(metrics_port)]
     for attribute in search_attributes:
         argv += ["--search-attribute", attribute]
     process = spawn("temporal", argv, port, lambda: _temporal_ready(port), log_dir=log_dir)

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import structlog
+from prometheus_client import Counter
 
 from gdtmesh import reasons
 from gdtmesh.runtime.errors import retry_later
@@ -37,6 +38,15 @@ class _Budget:
 
     def give_back(self) -> None:
         self.in_use -= 1
+
+
+SHED = Counter(
+    "gdtmesh_gateway_shed_total",
+    "Calls the gateway refused at once with RESOURCE_EXHAUSTED, by budget: unary or stream.",
+    ["budget"],
+)
+for _budget in ("unary", "stream"):
+    SHED.labels(_budget)  # at 0 from the start
 
 
 class LoadSheddingInterceptor(grpc.aio.ServerInterceptor):
@@ -93,6 +103,7 @@ class LoadSheddingInterceptor(grpc.aio.ServerInterceptor):
         if budget.take():
             return
         self.shed += 1
+        SHED.labels(budget.name).inc()
         log.warning("rpc shed", method=method, budget=budget.name, limit=budget.limit)
         text = f"the gateway is at its limit of {budget.limit} {budget.name} calls; retry later"
         await context.abort_with_status(

@@ -46,6 +46,16 @@ PACING_REFUSED = Counter(
 )
 
 
+# Every series an alert reads exists at 0 from the start, not only after the first 429: a rate()
+# over a series that appears mid-storm misses the storm's first increase.
+for _endpoint in ("captcha", "login", "list", "detail", "export_xml"):
+    PORTAL_THROTTLED.labels(_endpoint)
+for _budget in ("account", "list", "detail", "export", "host"):
+    PACING_BOUND.labels(_budget)
+for _reason in ("budget", "backoff"):
+    PACING_REFUSED.labels(_reason)
+
+
 def endpoint_of(path: str) -> str:
     """The kind of portal request a path is (a fixed, small set)."""
     return _ENDPOINTS.get(path.rstrip("/").rpartition("/")[2], "other")

@@ -16,12 +16,15 @@ import datetime as dt
 import os
 import re
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from gdtmesh.vncalendar import VIETNAM
 from programs.mesh.launcher import MeshPorts
@@ -138,6 +141,45 @@ def redacted(text: str, mesh: DocsMesh) -> str:
     for secret in (mesh.up.endpoints["api_key"], mesh.up.endpoints["codec_token"]):
         text = text.replace(secret, "<redacted>")
     return text
+
+
+def scrape(url: str) -> dict[str, list[Sample]]:
+    """The series at a metrics endpoint, by sample name."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    series: dict[str, list[Sample]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            series.setdefault(sample.name, []).append(sample)
+    return series
+
+
+OUR_PROCESSES = ("gateway", "gdt_connector", "storage", "worker")
+# What alerts read, there at 0 before the first event (first in this module: a fresh mesh).
+AT_ZERO_FROM_START = {
+    "gdt_connector": (
+        "gdtmesh_portal_throttled_total",
+        "gdtmesh_portal_backoff_seconds_total",
+        "gdtmesh_portal_pacing_refused_total",
+        "gdtmesh_portal_pacing_bound_total",
+    ),
+    "gateway": ("gdtmesh_gateway_shed_total",),
+}
+
+
+def test_every_process_serves_the_metrics_an_operator_alerts_on(mesh: DocsMesh) -> None:
+    endpoints = mesh.up.endpoints
+    scraped = {name: scrape(endpoints[f"{name}_metrics"]) for name in OUR_PROCESSES}
+    for name, series in scraped.items():
+        assert "process_resident_memory_bytes" in series, name
+        [build] = series["gdtmesh_build_info"]
+        assert build.value == 1 and build.labels["version"], name
+    assert any(n.startswith("temporal_") for n in scraped["worker"]), "the SDK's, forwarded"
+    for name, metrics in AT_ZERO_FROM_START.items():
+        for metric in metrics:
+            assert scraped[name].get(metric), f"{name}: {metric}"
+            assert {sample.value for sample in scraped[name][metric]} == {0}, metric
+    assert scrape(endpoints["temporal_metrics"]), "the Temporal server's own"
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda d: d.name)
