@@ -33,3 +33,15 @@ BYTES_WRITTEN = Counter(
     "Bytes of objects written to the bucket (already stored copies are not counted).",
     ["kind"],
 )
+INVOICES_FAILED = Counter(
+    "gdtmesh_invoices_failed_total",
+    "Invoices imports could not store, as their manifests report them (counted once, when a "
+    "manifest is first written).",
+)
+IMPORTS_REPORTED = Counter(
+    "gdtmesh_imports_reported_total",
+    "Imports whose manifest was written, by result: complete (nothing failed) or with_failures.",
+    ["result"],
+)
+for _result in ("complete", "with_failures"):
+    IMPORTS_REPORTED.labels(_result)  # at 0 from the start

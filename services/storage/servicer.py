@@ -13,7 +13,13 @@ from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import ServiceError, bad_request
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
 from services.storage import layout, manifest, reconcile, stored, validation
-from services.storage.metrics import BYTES_WRITTEN, INVOICES_STORED, OBJECTS_STORED
+from services.storage.metrics import (
+    BYTES_WRITTEN,
+    IMPORTS_REPORTED,
+    INVOICES_FAILED,
+    INVOICES_STORED,
+    OBJECTS_STORED,
+)
 from services.storage.objects import (
     BucketNotFoundError,
     IntegrityError,
@@ -78,6 +84,8 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
         with _store_errors():
             stored = await manifest.write_manifest(self._store, bucket, request)
         _count("manifest", stored)
+        if stored.outcome != Outcome.ALREADY_STORED:  # a retried write reports nothing new
+            _count_failures(request)
         log.info(
             "manifest written",
             import_id=request.import_id,
@@ -142,6 +150,12 @@ def _folder(
         request.month.year,
         request.month.month,
     )
+
+
+def _count_failures(request: storage_pb2.WriteManifestRequest) -> None:
+    failed = sum(len(period.failed) for period in request.periods)
+    INVOICES_FAILED.inc(failed)
+    IMPORTS_REPORTED.labels("with_failures" if failed else "complete").inc()
 
 
 def _count(kind: str, stored: Stored) -> None:
