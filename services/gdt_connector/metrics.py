@@ -14,7 +14,7 @@ PORTAL_REQUESTS = Counter(
     ["endpoint", "status"],
 )
 PORTAL_SECONDS = Histogram(
-    "gdtmesh_portal_request_seconds",
+    "gdtmesh_portal_request_duration_seconds",
     "Time the portal took to answer, pacing excluded.",
     ["endpoint"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 45),

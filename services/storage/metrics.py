@@ -11,7 +11,7 @@ STORE_CALLS = Counter(
     ["backend", "operation", "outcome"],
 )
 STORE_SECONDS = Histogram(
-    "gdtmesh_storage_bucket_call_seconds",
+    "gdtmesh_storage_bucket_call_duration_seconds",
     "Time a bucket call took (a resumable upload is one call).",
     ["backend", "operation"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),

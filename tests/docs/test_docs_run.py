@@ -23,6 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -143,12 +144,15 @@ def redacted(text: str, mesh: DocsMesh) -> str:
     return text
 
 
+def families(url: str) -> list[Metric]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return list(text_string_to_metric_families(answer.read().decode()))
+
+
 def scrape(url: str) -> dict[str, list[Sample]]:
     """The series at a metrics endpoint, by sample name."""
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        text = answer.read().decode()
     series: dict[str, list[Sample]] = {}
-    for family in text_string_to_metric_families(text):
+    for family in families(url):
         for sample in family.samples:
             series.setdefault(sample.name, []).append(sample)
     return series
@@ -217,3 +221,19 @@ def test_the_docs_name_one_jaeger_operation_for_start_task() -> None:
         for name in re.findall(r"operation\s+`([^`]*StartTask)`", document.read_text())
     }
     assert named == {"/gdtmesh.gateway.v1.TaskService/StartTask"}
+
+
+def test_our_metrics_follow_the_prometheus_naming_conventions(mesh: DocsMesh) -> None:
+    """Run after the examples: a labelled histogram appears with its first observation."""
+    ours = [
+        family
+        for name in OUR_PROCESSES
+        for family in families(mesh.up.endpoints[f"{name}_metrics"])
+        if family.name.startswith("gdtmesh_")
+    ]
+    assert {f.type for f in ours} >= {"counter", "histogram"}  # after the examples' imports
+    for family in ours:
+        if family.type == "histogram":
+            assert family.name.endswith(("_duration_seconds", "_bytes")), family.name
+        if family.type == "counter":  # the parser strips the `_total` each sample carries
+            assert all(s.name == family.name + "_total" for s in family.samples), family.name
