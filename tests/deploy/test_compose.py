@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from gdtmesh.runtime.codec import new_key_spec
 from gdtmesh.runtime.config import load
@@ -43,6 +44,7 @@ SECRETS = {
     "GDTMESH_CODEC_TOKEN": "compose-test-codec-token",
     "GDTMESH_REDIS_PASSWORD": "compose-test-redis-password",
     "GDTMESH_POSTGRES_PASSWORD": "compose-test-postgres-password",
+    "GDTMESH_GRAFANA_PASSWORD": "compose-test-grafana-password",
 }
 REAL_OVERLAY = COMPOSE_FILE.parent / "compose.real.yaml"
 
@@ -243,3 +245,23 @@ def test_the_image_holds_every_package_the_wheel_installs() -> None:
     dockerfile = (COMPOSE_FILE.parent / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.MULTILINE))
     assert set(packages) <= copied, f"the image misses {set(packages) - copied}"
+
+
+def test_prometheus_scrapes_every_process_and_temporal(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((COMPOSE_FILE.parent / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    } | {
+        f"{name}:{sd['port']}"
+        for job in config["scrape_configs"]
+        for sd in job.get("dns_sd_configs", [])
+        for name in sd["names"]
+    }
+    expected = {f"{name}:{metrics_port(compose, name)}" for name in CONFIGS}
+    temporal_metrics = environment(compose["temporal"])["PROMETHEUS_ENDPOINT"].rpartition(":")[2]
+    assert targets == expected | {f"temporal:{temporal_metrics}"}
+    mounted = {v["target"] for v in compose["prometheus"]["volumes"]}
+    assert "/etc/prometheus" in mounted and config["rule_files"] == ["/etc/prometheus/alerts.yml"]

@@ -30,6 +30,7 @@ from prometheus_client.samples import Sample
 from gdtmesh.vncalendar import VIETNAM
 from programs.mesh.launcher import MeshPorts
 from programs.mesh.servers import BIN_DIR
+from tests.support.dashboards import PROMETHEUS_OWN, expressions, metric_names
 from tests.support.up import UpProcess, kill_all, start_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,3 +238,18 @@ def test_our_metrics_follow_the_prometheus_naming_conventions(mesh: DocsMesh) ->
             assert family.name.endswith(("_duration_seconds", "_bytes")), family.name
         if family.type == "counter":  # the parser strips the `_total` each sample carries
             assert all(s.name == family.name + "_total" for s in family.samples), family.name
+
+
+def test_alerts_and_dashboards_name_only_exported_metrics(mesh: DocsMesh) -> None:
+    """Run after the examples (imports done): what the compose mesh's Prometheus would find."""
+    endpoints = mesh.up.endpoints
+    exported = set(PROMETHEUS_OWN)
+    for name in (*OUR_PROCESSES, "temporal"):
+        for family in families(endpoints[f"{name}_metrics"]):
+            exported |= {family.name} | {sample.name for sample in family.samples}
+    missing = {
+        where: sorted(metric_names(expression) - exported)
+        for where, expression in expressions().items()
+        if metric_names(expression) - exported
+    }
+    assert missing == {}
