@@ -6,7 +6,7 @@ URL: label values stay few and hold no invoice or account data.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 PORTAL_REQUESTS = Counter(
     "gdtmesh_portal_requests_total",
@@ -44,6 +44,22 @@ PACING_REFUSED = Counter(
     "budget = over the rate budget, backoff = the account is blocked after a 429.",
     ["reason"],
 )
+
+
+BUDGET_RATE = Gauge(
+    "gdtmesh_portal_budget_rate",
+    "The configured budget in requests per second: per account (account, and each endpoint "
+    "class: list, detail, export) or for the whole portal host (host).",
+    ["budget"],
+)
+
+
+def publish_budgets(account_rate: float, host_rate: float, endpoints: dict[str, float]) -> None:
+    """The limits beside the use (gdtmesh_portal_requests_total), for dashboards."""
+    BUDGET_RATE.labels("account").set(account_rate)
+    BUDGET_RATE.labels("host").set(host_rate)
+    for name, rate in endpoints.items():
+        BUDGET_RATE.labels(name).set(rate)
 
 
 # Every series an alert reads exists at 0 from the start, not only after the first 429: a rate()

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from gdtmesh.gdt_connector.v1 import gdt_connector_pb2, gdt_connector_pb2_grpc
 from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grpc_service
 from gdtmesh.runtime.process import run_process
+from services.gdt_connector import metrics
 from services.gdt_connector.captcha import solve_captcha
 from services.gdt_connector.config import ConnectorConfig, decode_secret_key
 from services.gdt_connector.connector import Connector
@@ -40,6 +41,12 @@ def sealer_for(config: ConnectorConfig) -> Sealer:
 
 
 def pacer_for(config: ConnectorConfig, redis: Redis) -> Pacer:
+    budgets = config.endpoint_budgets()
+    metrics.publish_budgets(
+        config.portal_account_rate,
+        config.portal_global_rate,
+        {name: rate for name, (rate, _) in budgets.items()},
+    )
     return Pacer(
         redis,
         host=config.portal_host,
@@ -49,7 +56,7 @@ def pacer_for(config: ConnectorConfig, redis: Redis) -> Pacer:
         max_wait_s=config.portal_max_wait_seconds,
         backoff_initial_s=config.portal_backoff_initial_seconds,
         backoff_max_s=config.portal_backoff_max_seconds,
-        endpoint_budgets=config.endpoint_budgets(),
+        endpoint_budgets=budgets,
     )
 
 

@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from gdtmesh.vncalendar import VIETNAM
-from programs.mesh.launcher import MeshPorts
+from programs.mesh.launcher import Mesh, MeshPorts
 from programs.mesh.servers import BIN_DIR
 from tests.support.dashboards import PROMETHEUS_OWN, expressions, metric_names
 from tests.support.up import UpProcess, kill_all, start_up
@@ -184,6 +184,11 @@ def test_every_process_serves_the_metrics_an_operator_alerts_on(mesh: DocsMesh) 
         for metric in metrics:
             assert scraped[name].get(metric), f"{name}: {metric}"
             assert {sample.value for sample in scraped[name][metric]} == {0}, metric
+    env = Mesh(MeshPorts(), Path("."), api_key="k", codec_keys="c").service_env()
+    rates = scraped["gdt_connector"]["gdtmesh_portal_budget_rate"]
+    budgets = {sample.labels["budget"]: sample.value for sample in rates}
+    assert budgets["account"] == float(env["GDTMESH_PORTAL_ACCOUNT_RATE"])
+    assert budgets["host"] == float(env["GDTMESH_PORTAL_GLOBAL_RATE"])
     assert scrape(endpoints["temporal_metrics"]), "the Temporal server's own"
 
 

@@ -14,6 +14,7 @@ from gateway_support import KEY_B, Gateway, auth, fresh_company, import_request,
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -214,9 +215,16 @@ async def _server_with_limits(
     return service, shedding
 
 
+def shed_counted(budget: str) -> float:
+    """gdtmesh_gateway_shed_total{budget}, what an operator's alert reads."""
+    value = REGISTRY.get_sample_value("gdtmesh_gateway_shed_total", {"budget": budget})
+    return value or 0.0
+
+
 async def test_calls_past_the_limit_are_shed_at_once_with_a_retry_delay() -> None:
     release = asyncio.Event()
     service, shedding = await _server_with_limits(release, max_unary=2, max_streams=1)
+    before = {budget: shed_counted(budget) for budget in ("unary", "stream")}
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
     unary: Callable[..., grpc.aio.UnaryUnaryCall] = channel.unary_unary(SLOW)
     try:
@@ -244,6 +252,7 @@ async def test_calls_past_the_limit_are_shed_at_once_with_a_retry_delay() -> Non
         assert stream_refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert health.status == health_pb2.HealthCheckResponse.SERVING  # never shed
         assert shedding.shed == 2
+        assert [shed_counted(b) - before[b] for b in ("unary", "stream")] == [1, 1]
 
         release.set()
         assert await asyncio.gather(*held) == [b"x", b"x"]
