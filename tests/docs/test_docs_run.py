@@ -258,3 +258,6 @@ def test_alerts_and_dashboards_name_only_exported_metrics(mesh: DocsMesh) -> Non
         if metric_names(expression) - exported
     }
     assert missing == {}
+    observability = (ROOT / "docs" / "observability.md").read_text()
+    documented = set(re.findall(r"`(gdtmesh_\w+)", observability))
+    assert documented and sorted(documented - exported) == [], "documented, never exported"
