@@ -89,6 +89,7 @@ class PeriodCounts:
     without_original: int = 0
     unchanged: int = 0  # of already_stored: held complete, list row unchanged, not downloaded
     changed: int = 0  # held, but the list row changed: downloaded again
+    new_invoices: int = 0  # not held before (known when the listing is compared with the bucket)
 
 
 COUNTERS = (
@@ -99,6 +100,7 @@ COUNTERS = (
     "without_original",
     "unchanged",
     "changed",
+    "new_invoices",
 )  # what adds up across windows (the portal total is the month's)
 
 

@@ -33,6 +33,7 @@ _COUNTS = (
     "without_original",
     "changed",
     "unchanged",
+    "new_invoices",
 )
 
 

@@ -262,6 +262,7 @@ def test_a_rerun_spends_the_portal_budget_only_on_what_is_new(mesh: Mesh) -> Non
     skipped = sum(flow.totals.unchanged for t in tasks for flow in t.invoice_import.flows)
     assert listed > 100 and skipped == listed
     assert sum(flow.totals.stored for t in tasks for flow in t.invoice_import.flows) == 0
+    assert sum(flow.totals.new_invoices for t in tasks for flow in t.invoice_import.flows) == 0
 
     spent, tasks = run(download_all=True)
     downloads = sum(count for name, count in spent.items() if "detail" in name)

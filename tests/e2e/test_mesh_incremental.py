@@ -73,6 +73,11 @@ def test_a_week_later_a_rerun_downloads_exactly_what_changed(mesh: Mesh) -> None
     details = sum(sum(answers.values()) for path, answers in requests.items() if "detail" in path)
     exports = sum(sum(answers.values()) for path, answers in requests.items() if "export" in path)
     assert details == new + len(changed) and exports <= details
+    totals = [
+        flow.totals for item in tracked if item.task for flow in item.task.invoice_import.flows
+    ]
+    assert sum(t.new_invoices for t in totals) == new  # the progress counts them apart
+    assert sum(t.changed for t in totals) == len(changed)
 
     checks = demo.compare(endpoints, [c.company_id for c in companies], start, end)
     assert all(check.exact for check in checks)

@@ -33,6 +33,7 @@ def manifest_request(**changes: object) -> storage_pb2.WriteManifestRequest:
                 failed=[storage_pb2.FailedInvoice(key=key(40), reason="portal 500 after 5 tries")],
                 changed=1,
                 unchanged=5,
+                new_invoices=2,
             ),
             storage_pb2.PeriodReport(
                 flow=invoice_pb2.FLOW_SOLD_ELECTRONIC,
@@ -71,8 +72,8 @@ async def test_the_manifest_accounts_for_every_period_and_object(harness: Harnes
     counts = {name: september[name] for name in ("portal_total", "discovered", "stored")}
     assert counts == {"portal_total": 4, "discovered": 4, "stored": 2}
     assert (september["already_stored"], september["without_original"]) == (1, 1)
-    assert (september["changed"], september["unchanged"]) == (1, 5)
-    assert (august["changed"], august["unchanged"]) == (0, 0)
+    assert (september["changed"], september["unchanged"], september["new_invoices"]) == (1, 5, 2)
+    assert (august["changed"], august["unchanged"], august["new_invoices"]) == (0, 0, 0)
     assert september["failed"] == [
         {
             "seller_tax_code": SELLER,
@@ -113,6 +114,7 @@ async def test_the_manifest_accounts_for_every_period_and_object(harness: Harnes
         "without_original": 1,
         "changed": 1,
         "unchanged": 5,
+        "new_invoices": 2,
         "failed": 1,
         "objects": 5,
     }

@@ -283,6 +283,7 @@ class ImportActivities:
                 result.unchanged += 1
                 continue
             result.changed += stored is not None
+            result.new_invoices += stored is None
             wanted.append(ref)
         result.invoices = wanted
 
@@ -333,6 +334,7 @@ class ImportActivities:
                     without_original=period.counts.without_original,
                     unchanged=period.counts.unchanged,
                     changed=period.counts.changed,
+                    new_invoices=period.counts.new_invoices,
                     failed=[
                         storage_pb2.FailedInvoice(key=unpack(item.invoice).key, reason=item.reason)
                         for item in period.failed

@@ -60,6 +60,7 @@ class ListInvoicesResult:
     day_counts: list[int] = field(default_factory=list)
     unchanged: int = 0  # kept, but held complete with the same list row: left out of `invoices`
     changed: int = 0  # of `invoices`, held but with another list row
+    new_invoices: int = 0  # of `invoices`, not held at all (0 when not compared with the bucket)
 
 
 @dataclass

@@ -328,7 +328,7 @@ class ImportEngine:
             counts = window.counts
             counts.discovered = len(listed.invoices) + listed.unchanged
             counts.already_stored, counts.unchanged = listed.unchanged, listed.unchanged
-            counts.changed = listed.changed
+            counts.changed, counts.new_invoices = listed.changed, listed.new_invoices
             return [(window, listed.invoices)]
         first = date.fromisoformat(window.first_day)
         parts = [

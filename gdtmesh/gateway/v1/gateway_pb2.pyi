@@ -888,6 +888,7 @@ class ProgressCounts(_message.Message):
     WITHOUT_ORIGINAL_FIELD_NUMBER: _builtins.int
     UNCHANGED_FIELD_NUMBER: _builtins.int
     CHANGED_FIELD_NUMBER: _builtins.int
+    NEW_INVOICES_FIELD_NUMBER: _builtins.int
     portal_total: _builtins.int
     """The portal's `total` for the list queries."""
     discovered: _builtins.int
@@ -910,6 +911,10 @@ class ProgressCounts(_message.Message):
     """Invoices the bucket held whose list row changed on the portal: downloaded again (a changed
     detail is stored as a new version).
     """
+    new_invoices: _builtins.int
+    """Invoices the bucket did not hold before this import (counted when the import compares the
+    listing with the bucket, i.e. not with download_all).
+    """
     def __init__(
         self,
         *,
@@ -921,10 +926,11 @@ class ProgressCounts(_message.Message):
         without_original: _builtins.int = ...,
         unchanged: _builtins.int = ...,
         changed: _builtins.int = ...,
+        new_invoices: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "changed", b"changed", "discovered", b"discovered", "failed", b"failed", "portal_total", b"portal_total", "stored", b"stored", "unchanged", b"unchanged", "without_original", b"without_original"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "changed", b"changed", "discovered", b"discovered", "failed", b"failed", "new_invoices", b"new_invoices", "portal_total", b"portal_total", "stored", b"stored", "unchanged", b"unchanged", "without_original", b"without_original"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,17 +26,17 @@ from gdtmesh.invoice.v1 import invoice_pb2 as gdtmesh_dot_invoice_dot_v1_dot_inv
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gdtmesh/storage/v1/storage.proto\x12\x12gdtmesh.storage.v1\x1a gdtmesh/invoice/v1/invoice.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x01\n\x13WriteInvoiceRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x02 \x01(\t\x12&\n\x04\x66low\x18\x03 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x33\n\x07invoice\x18\x04 \x01(\x0b\x32\".gdtmesh.invoice.v1.InvoiceSummary\x12\x13\n\x0b\x64\x65tail_json\x18\x05 \x01(\x0c\x12\x14\n\x0coriginal_xml\x18\x06 \x01(\x0c\"\x8e\x01\n\x0cStoredObject\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x03\x12\x0e\n\x06\x63rc32c\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12\x31\n\x07outcome\x18\x05 \x01(\x0e\x32 .gdtmesh.storage.v1.WriteOutcome\x12\x0b\n\x03md5\x18\x06 \x01(\t\"|\n\x14WriteInvoiceResponse\x12\x30\n\x06\x64\x65tail\x18\x01 \x01(\x0b\x32 .gdtmesh.storage.v1.StoredObject\x12\x32\n\x08original\x18\x02 \x01(\x0b\x32 .gdtmesh.storage.v1.StoredObject\"L\n\rFailedInvoice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xa7\x02\n\x0cPeriodReport\x12&\n\x04\x66low\x18\x01 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12,\n\x05month\x18\x02 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\x12\x14\n\x0cportal_total\x18\x03 \x01(\x03\x12\x12\n\ndiscovered\x18\x04 \x01(\x03\x12\x0e\n\x06stored\x18\x05 \x01(\x03\x12\x16\n\x0e\x61lready_stored\x18\x06 \x01(\x03\x12\x18\n\x10without_original\x18\x07 \x01(\x03\x12\x31\n\x06\x66\x61iled\x18\x08 \x03(\x0b\x32!.gdtmesh.storage.v1.FailedInvoice\x12\x0f\n\x07\x63hanged\x18\t \x01(\x03\x12\x11\n\tunchanged\x18\n \x01(\x03\"\xb6\x01\n\x14WriteManifestRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x02 \x01(\t\x12\x11\n\timport_id\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x07periods\x18\x05 \x03(\x0b\x32 .gdtmesh.storage.v1.PeriodReport\"K\n\x15WriteManifestResponse\x12\x32\n\x08manifest\x18\x01 \x01(\x0b\x32 .gdtmesh.storage.v1.StoredObject\"\xc4\x01\n\x10ReconcileRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x02 \x01(\t\x12&\n\x04\x66low\x18\x03 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12,\n\x05month\x18\x04 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\x12\x30\n\x08\x65xpected\x18\x05 \x03(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\"l\n\x10MismatchedObject\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x35\n\x07problem\x18\x02 \x01(\x0e\x32$.gdtmesh.storage.v1.ReconcileProblem\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"N\n\x10\x44uplicateInvoice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\r\n\x05names\x18\x02 \x03(\t\"J\n\x0c\x45xtraInvoice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\r\n\x05names\x18\x02 \x03(\t\"\xd5\x02\n\x11ReconcileResponse\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x14\n\x0cobject_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x65xpected_count\x18\x03 \x01(\x03\x12\x13\n\x0b\x66ound_count\x18\x04 \x01(\x03\x12\x17\n\x0fversioned_count\x18\x05 \x01(\x03\x12/\n\x07missing\x18\x06 \x03(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\x38\n\nduplicates\x18\x07 \x03(\x0b\x32$.gdtmesh.storage.v1.DuplicateInvoice\x12\x38\n\nmismatched\x18\x08 \x03(\x0b\x32$.gdtmesh.storage.v1.MismatchedObject\x12/\n\x05\x65xtra\x18\t \x03(\x0b\x32 .gdtmesh.storage.v1.ExtraInvoice\"\x93\x01\n\x11ListStoredRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x02 \x01(\t\x12&\n\x04\x66low\x18\x03 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12,\n\x05month\x18\x04 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\"u\n\rStoredInvoice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\t\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\x12\x10\n\x08versions\x18\x04 \x01(\x05\"I\n\x12ListStoredResponse\x12\x33\n\x08invoices\x18\x01 \x03(\x0b\x32!.gdtmesh.storage.v1.StoredInvoice*\x89\x01\n\x0cWriteOutcome\x12\x1d\n\x19WRITE_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15WRITE_OUTCOME_WRITTEN\x10\x01\x12 \n\x1cWRITE_OUTCOME_ALREADY_STORED\x10\x02\x12\x1d\n\x19WRITE_OUTCOME_NEW_VERSION\x10\x03*\xc7\x02\n\x10ReconcileProblem\x12!\n\x1dRECONCILE_PROBLEM_UNSPECIFIED\x10\x00\x12&\n\"RECONCILE_PROBLEM_UNPARSEABLE_NAME\x10\x01\x12\'\n#RECONCILE_PROBLEM_UNREADABLE_DETAIL\x10\x02\x12\"\n\x1eRECONCILE_PROBLEM_KEY_MISMATCH\x10\x03\x12!\n\x1dRECONCILE_PROBLEM_WRONG_MONTH\x10\x04\x12)\n%RECONCILE_PROBLEM_UNEXPECTED_ORIGINAL\x10\x05\x12&\n\"RECONCILE_PROBLEM_MISSING_ORIGINAL\x10\x06\x12%\n!RECONCILE_PROBLEM_ORPHAN_ORIGINAL\x10\x07\x32\x90\x03\n\x0eStorageService\x12\x61\n\x0cWriteInvoice\x12\'.gdtmesh.storage.v1.WriteInvoiceRequest\x1a(.gdtmesh.storage.v1.WriteInvoiceResponse\x12\x64\n\rWriteManifest\x12(.gdtmesh.storage.v1.WriteManifestRequest\x1a).gdtmesh.storage.v1.WriteManifestResponse\x12X\n\tReconcile\x12$.gdtmesh.storage.v1.ReconcileRequest\x1a%.gdtmesh.storage.v1.ReconcileResponse\x12[\n\nListStored\x12%.gdtmesh.storage.v1.ListStoredRequest\x1a&.gdtmesh.storage.v1.ListStoredResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gdtmesh/storage/v1/storage.proto\x12\x12gdtmesh.storage.v1\x1a gdtmesh/invoice/v1/invoice.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x01\n\x13WriteInvoiceRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x02 \x01(\t\x12&\n\x04\x66low\x18\x03 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12\x33\n\x07invoice\x18\x04 \x01(\x0b\x32\".gdtmesh.invoice.v1.InvoiceSummary\x12\x13\n\x0b\x64\x65tail_json\x18\x05 \x01(\x0c\x12\x14\n\x0coriginal_xml\x18\x06 \x01(\x0c\"\x8e\x01\n\x0cStoredObject\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x03\x12\x0e\n\x06\x63rc32c\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12\x31\n\x07outcome\x18\x05 \x01(\x0e\x32 .gdtmesh.storage.v1.WriteOutcome\x12\x0b\n\x03md5\x18\x06 \x01(\t\"|\n\x14WriteInvoiceResponse\x12\x30\n\x06\x64\x65tail\x18\x01 \x01(\x0b\x32 .gdtmesh.storage.v1.StoredObject\x12\x32\n\x08original\x18\x02 \x01(\x0b\x32 .gdtmesh.storage.v1.StoredObject\"L\n\rFailedInvoice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xbd\x02\n\x0cPeriodReport\x12&\n\x04\x66low\x18\x01 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12,\n\x05month\x18\x02 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\x12\x14\n\x0cportal_total\x18\x03 \x01(\x03\x12\x12\n\ndiscovered\x18\x04 \x01(\x03\x12\x0e\n\x06stored\x18\x05 \x01(\x03\x12\x16\n\x0e\x61lready_stored\x18\x06 \x01(\x03\x12\x18\n\x10without_original\x18\x07 \x01(\x03\x12\x31\n\x06\x66\x61iled\x18\x08 \x03(\x0b\x32!.gdtmesh.storage.v1.FailedInvoice\x12\x0f\n\x07\x63hanged\x18\t \x01(\x03\x12\x11\n\tunchanged\x18\n \x01(\x03\x12\x14\n\x0cnew_invoices\x18\x0b \x01(\x03\"\xb6\x01\n\x14WriteManifestRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x02 \x01(\t\x12\x11\n\timport_id\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x07periods\x18\x05 \x03(\x0b\x32 .gdtmesh.storage.v1.PeriodReport\"K\n\x15WriteManifestResponse\x12\x32\n\x08manifest\x18\x01 \x01(\x0b\x32 .gdtmesh.storage.v1.StoredObject\"\xc4\x01\n\x10ReconcileRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x02 \x01(\t\x12&\n\x04\x66low\x18\x03 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12,\n\x05month\x18\x04 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\x12\x30\n\x08\x65xpected\x18\x05 \x03(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\"l\n\x10MismatchedObject\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x35\n\x07problem\x18\x02 \x01(\x0e\x32$.gdtmesh.storage.v1.ReconcileProblem\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"N\n\x10\x44uplicateInvoice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\r\n\x05names\x18\x02 \x03(\t\"J\n\x0c\x45xtraInvoice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\r\n\x05names\x18\x02 \x03(\t\"\xd5\x02\n\x11ReconcileResponse\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x14\n\x0cobject_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x65xpected_count\x18\x03 \x01(\x03\x12\x13\n\x0b\x66ound_count\x18\x04 \x01(\x03\x12\x17\n\x0fversioned_count\x18\x05 \x01(\x03\x12/\n\x07missing\x18\x06 \x03(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\x38\n\nduplicates\x18\x07 \x03(\x0b\x32$.gdtmesh.storage.v1.DuplicateInvoice\x12\x38\n\nmismatched\x18\x08 \x03(\x0b\x32$.gdtmesh.storage.v1.MismatchedObject\x12/\n\x05\x65xtra\x18\t \x03(\x0b\x32 .gdtmesh.storage.v1.ExtraInvoice\"\x93\x01\n\x11ListStoredRequest\x12\x0e\n\x06\x62ucket\x18\x01 \x01(\t\x12\x18\n\x10\x63ompany_tax_code\x18\x02 \x01(\t\x12&\n\x04\x66low\x18\x03 \x01(\x0e\x32\x18.gdtmesh.invoice.v1.Flow\x12,\n\x05month\x18\x04 \x01(\x0b\x32\x1d.gdtmesh.invoice.v1.YearMonth\"u\n\rStoredInvoice\x12+\n\x03key\x18\x01 \x01(\x0b\x32\x1e.gdtmesh.invoice.v1.InvoiceKey\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\t\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\x12\x10\n\x08versions\x18\x04 \x01(\x05\"I\n\x12ListStoredResponse\x12\x33\n\x08invoices\x18\x01 \x03(\x0b\x32!.gdtmesh.storage.v1.StoredInvoice*\x89\x01\n\x0cWriteOutcome\x12\x1d\n\x19WRITE_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15WRITE_OUTCOME_WRITTEN\x10\x01\x12 \n\x1cWRITE_OUTCOME_ALREADY_STORED\x10\x02\x12\x1d\n\x19WRITE_OUTCOME_NEW_VERSION\x10\x03*\xc7\x02\n\x10ReconcileProblem\x12!\n\x1dRECONCILE_PROBLEM_UNSPECIFIED\x10\x00\x12&\n\"RECONCILE_PROBLEM_UNPARSEABLE_NAME\x10\x01\x12\'\n#RECONCILE_PROBLEM_UNREADABLE_DETAIL\x10\x02\x12\"\n\x1eRECONCILE_PROBLEM_KEY_MISMATCH\x10\x03\x12!\n\x1dRECONCILE_PROBLEM_WRONG_MONTH\x10\x04\x12)\n%RECONCILE_PROBLEM_UNEXPECTED_ORIGINAL\x10\x05\x12&\n\"RECONCILE_PROBLEM_MISSING_ORIGINAL\x10\x06\x12%\n!RECONCILE_PROBLEM_ORPHAN_ORIGINAL\x10\x07\x32\x90\x03\n\x0eStorageService\x12\x61\n\x0cWriteInvoice\x12\'.gdtmesh.storage.v1.WriteInvoiceRequest\x1a(.gdtmesh.storage.v1.WriteInvoiceResponse\x12\x64\n\rWriteManifest\x12(.gdtmesh.storage.v1.WriteManifestRequest\x1a).gdtmesh.storage.v1.WriteManifestResponse\x12X\n\tReconcile\x12$.gdtmesh.storage.v1.ReconcileRequest\x1a%.gdtmesh.storage.v1.ReconcileResponse\x12[\n\nListStored\x12%.gdtmesh.storage.v1.ListStoredRequest\x1a&.gdtmesh.storage.v1.ListStoredResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gdtmesh.storage.v1.storage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WRITEOUTCOME']._serialized_start=2388
-  _globals['_WRITEOUTCOME']._serialized_end=2525
-  _globals['_RECONCILEPROBLEM']._serialized_start=2528
-  _globals['_RECONCILEPROBLEM']._serialized_end=2855
+  _globals['_WRITEOUTCOME']._serialized_start=2410
+  _globals['_WRITEOUTCOME']._serialized_end=2547
+  _globals['_RECONCILEPROBLEM']._serialized_start=2550
+  _globals['_RECONCILEPROBLEM']._serialized_end=2877
   _globals['_WRITEINVOICEREQUEST']._serialized_start=124
   _globals['_WRITEINVOICEREQUEST']._serialized_end=323
   _globals['_STOREDOBJECT']._serialized_start=326
@@ -46,27 +46,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FAILEDINVOICE']._serialized_start=596
   _globals['_FAILEDINVOICE']._serialized_end=672
   _globals['_PERIODREPORT']._serialized_start=675
-  _globals['_PERIODREPORT']._serialized_end=970
-  _globals['_WRITEMANIFESTREQUEST']._serialized_start=973
-  _globals['_WRITEMANIFESTREQUEST']._serialized_end=1155
-  _globals['_WRITEMANIFESTRESPONSE']._serialized_start=1157
-  _globals['_WRITEMANIFESTRESPONSE']._serialized_end=1232
-  _globals['_RECONCILEREQUEST']._serialized_start=1235
-  _globals['_RECONCILEREQUEST']._serialized_end=1431
-  _globals['_MISMATCHEDOBJECT']._serialized_start=1433
-  _globals['_MISMATCHEDOBJECT']._serialized_end=1541
-  _globals['_DUPLICATEINVOICE']._serialized_start=1543
-  _globals['_DUPLICATEINVOICE']._serialized_end=1621
-  _globals['_EXTRAINVOICE']._serialized_start=1623
-  _globals['_EXTRAINVOICE']._serialized_end=1697
-  _globals['_RECONCILERESPONSE']._serialized_start=1700
-  _globals['_RECONCILERESPONSE']._serialized_end=2041
-  _globals['_LISTSTOREDREQUEST']._serialized_start=2044
-  _globals['_LISTSTOREDREQUEST']._serialized_end=2191
-  _globals['_STOREDINVOICE']._serialized_start=2193
-  _globals['_STOREDINVOICE']._serialized_end=2310
-  _globals['_LISTSTOREDRESPONSE']._serialized_start=2312
-  _globals['_LISTSTOREDRESPONSE']._serialized_end=2385
-  _globals['_STORAGESERVICE']._serialized_start=2858
-  _globals['_STORAGESERVICE']._serialized_end=3258
+  _globals['_PERIODREPORT']._serialized_end=992
+  _globals['_WRITEMANIFESTREQUEST']._serialized_start=995
+  _globals['_WRITEMANIFESTREQUEST']._serialized_end=1177
+  _globals['_WRITEMANIFESTRESPONSE']._serialized_start=1179
+  _globals['_WRITEMANIFESTRESPONSE']._serialized_end=1254
+  _globals['_RECONCILEREQUEST']._serialized_start=1257
+  _globals['_RECONCILEREQUEST']._serialized_end=1453
+  _globals['_MISMATCHEDOBJECT']._serialized_start=1455
+  _globals['_MISMATCHEDOBJECT']._serialized_end=1563
+  _globals['_DUPLICATEINVOICE']._serialized_start=1565
+  _globals['_DUPLICATEINVOICE']._serialized_end=1643
+  _globals['_EXTRAINVOICE']._serialized_start=1645
+  _globals['_EXTRAINVOICE']._serialized_end=1719
+  _globals['_RECONCILERESPONSE']._serialized_start=1722
+  _globals['_RECONCILERESPONSE']._serialized_end=2063
+  _globals['_LISTSTOREDREQUEST']._serialized_start=2066
+  _globals['_LISTSTOREDREQUEST']._serialized_end=2213
+  _globals['_STOREDINVOICE']._serialized_start=2215
+  _globals['_STOREDINVOICE']._serialized_end=2332
+  _globals['_LISTSTOREDRESPONSE']._serialized_start=2334
+  _globals['_LISTSTOREDRESPONSE']._serialized_end=2407
+  _globals['_STORAGESERVICE']._serialized_start=2880
+  _globals['_STORAGESERVICE']._serialized_end=3280
 # @@protoc_insertion_point(module_scope)

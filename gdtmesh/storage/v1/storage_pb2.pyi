@@ -257,6 +257,7 @@ class PeriodReport(_message.Message):
     FAILED_FIELD_NUMBER: _builtins.int
     CHANGED_FIELD_NUMBER: _builtins.int
     UNCHANGED_FIELD_NUMBER: _builtins.int
+    NEW_INVOICES_FIELD_NUMBER: _builtins.int
     flow: _invoice_pb2.Flow.ValueType
     """The flow."""
     portal_total: _builtins.int
@@ -276,6 +277,10 @@ class PeriodReport(_message.Message):
     unchanged: _builtins.int
     """Of `already_stored`, invoices the bucket held complete with the portal's list row
     unchanged: skipped without a download.
+    """
+    new_invoices: _builtins.int
+    """Invoices the bucket did not hold before this import (counted when the import compares the
+    listing with the bucket, i.e. not with download_all).
     """
     @_builtins.property
     def month(self) -> _invoice_pb2.YearMonth:
@@ -298,10 +303,11 @@ class PeriodReport(_message.Message):
         failed: _abc.Iterable[Global___FailedInvoice] | None = ...,
         changed: _builtins.int = ...,
         unchanged: _builtins.int = ...,
+        new_invoices: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "changed", b"changed", "discovered", b"discovered", "failed", b"failed", "flow", b"flow", "month", b"month", "portal_total", b"portal_total", "stored", b"stored", "unchanged", b"unchanged", "without_original", b"without_original"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "changed", b"changed", "discovered", b"discovered", "failed", b"failed", "flow", b"flow", "month", b"month", "new_invoices", b"new_invoices", "portal_total", b"portal_total", "stored", b"stored", "unchanged", b"unchanged", "without_original", b"without_original"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
