@@ -82,7 +82,9 @@ class ConnectorConfig:
         _check_base_url(self.portal_base_url)
         _check_prefix(self.portal_path_prefix)
         if urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"GDTMESH_REDIS_URL must be a redis:// URL, got {self.redis_url!r}")
+            # Only the scheme is named: the rest of the URL may carry the Redis password.
+            scheme = urlsplit(self.redis_url).scheme or "none"
+            raise ValueError(f"GDTMESH_REDIS_URL must be a redis:// URL, got scheme {scheme!r}")
         if self.gdt_connector_secret_key:
             decode_secret_key(self.gdt_connector_secret_key)
         for name in (

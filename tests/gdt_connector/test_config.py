@@ -66,6 +66,12 @@ def test_bad_values_name_the_variable(variable: str, value: str, complaint: str)
         load(ConnectorConfig, environ={variable: value})
 
 
+def test_a_bad_redis_url_is_refused_without_its_password() -> None:
+    with pytest.raises(ConfigError, match="GDTMESH_REDIS_URL") as refused:
+        load(ConnectorConfig, environ={"GDTMESH_REDIS_URL": "http://:s3cret-pw@cache:6379/0"})
+    assert "s3cret-pw" not in str(refused.value)
+
+
 def test_sealed_values_open_only_with_their_key_and_place() -> None:
     sealer = Sealer(b"k" * 32)
     sealed = sealer.seal("Demo@2025", "session:a")
