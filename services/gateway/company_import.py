@@ -96,6 +96,12 @@ class CompanyImportKind:
     def initial_progress(self) -> ImportProgress:
         return ImportProgress(PHASE_OPENING_SESSION)
 
+    def failure_summary(self, result: ImportProgress) -> str:
+        failed = sum(period.failed for period in result.periods)
+        if not failed:
+            return ""
+        return f"{failed} invoice{'' if failed == 1 else 's'} failed"
+
     def company_input(self, task_id: str, spec: CompanySpec) -> dict[str, Any]:
         """The workflow input's fields every company import has (the password among them)."""
         return {

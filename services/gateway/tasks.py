@@ -45,6 +45,7 @@ log = structlog.get_logger(__name__)
 START_TOKEN = "start_token"  # memo key: which StartTask call created the workflow
 REQUEST_ID = "request_id"  # memo key: the client's idempotency key of that call
 MAX_REQUEST_ID_CHARS = 128
+MAX_FAILURE_REASON_CHARS = 500  # Task.failure_reason is cut to this length
 
 STATUS = {
     WorkflowExecutionStatus.RUNNING: gateway_pb2.TASK_STATUS_RUNNING,
@@ -94,6 +95,10 @@ class TaskKind(Protocol):
 
     def details(self, memo: Mapping[str, Any], progress: Any | None) -> message.Message:
         """The Task.details member; `progress` is None when it could not be read."""
+        ...
+
+    def failure_summary(self, result: Any) -> str:
+        """What went wrong in a task that succeeded, e.g. "2 invoices failed"; empty if nothing."""
         ...
 
 
@@ -244,7 +249,9 @@ class Tasks:
             await executions.fetch_next_page(page_size=page.size)
         except RPCError as error:
             raise _unavailable(error) from None
-        tasks = [await self._listed(execution) for execution in executions.current_page or ()]
+        tasks = await asyncio.gather(
+            *(self._listed(execution) for execution in executions.current_page or ())
+        )
         return gateway_pb2.ListTasksResponse(
             tasks=[task for task in tasks if task is not None],
             next_page_token=page.next_token(executions.next_page_token),
@@ -253,14 +260,18 @@ class Tasks:
     async def _listed(self, execution: WorkflowExecution) -> gateway_pb2.Task | None:
         parsed = TaskId.parse(execution.id)
         kind = self._by_segment.get(parsed.kind) if parsed else None
-        if kind is None:
+        if parsed is None or kind is None:
             return None  # not a task this gateway knows (another deployment's workflow)
         task = _task_header(execution.id, execution)
+        handle = self._handle(kind, parsed, execution.run_id)  # this run: closed, if listed so
+        succeeded = task.status == gateway_pb2.TASK_STATUS_SUCCEEDED
         try:
+            result = await self._progress(kind, handle, task.status) if succeeded else None
+            await self._add_failure(kind, handle, task, result)
             details = kind.details(await execution.memo(), None)
         except (ValueError, TypeError, KeyError) as error:
-            # E.g. a memo sealed with a codec key this gateway no longer holds: the task is
-            # still listed, with its id and status, instead of failing the whole page.
+            # E.g. a memo or result sealed with a codec key this gateway no longer holds: the
+            # task is still listed, with its id and status, instead of failing the whole page.
             log.warning("task details unreadable", task_id=execution.id, error=type(error).__name__)
             return task
         getattr(task, kind.member).CopyFrom(details)
@@ -297,8 +308,12 @@ class Tasks:
             raise _not_found()
         return kind, parsed
 
-    def _handle(self, kind: TaskKind, task_id: TaskId) -> WorkflowHandle[Any, Any]:
-        return self._client.get_workflow_handle(str(task_id), result_type=kind.result_type)
+    def _handle(
+        self, kind: TaskKind, task_id: TaskId, run_id: str | None = None
+    ) -> WorkflowHandle[Any, Any]:
+        return self._client.get_workflow_handle(
+            str(task_id), run_id=run_id, result_type=kind.result_type
+        )
 
     async def _describe(self, handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
         try:
@@ -317,8 +332,6 @@ class Tasks:
         memo = await description.memo()
         started_here = bool(started_by) and memo.get(START_TOKEN) == started_by
         task = _task_header(str(task_id), description)
-        if task.status == gateway_pb2.TASK_STATUS_FAILED:
-            task.failure_message = await self._failure_message(handle)
         if task.status == gateway_pb2.TASK_STATUS_RUNNING:
             await self._add_backoff(task, description)
         if started_here:
@@ -327,8 +340,27 @@ class Tasks:
             progress = await self._progress(kind, handle, task.status)
         else:
             progress = None
+        await self._add_failure(kind, handle, task, progress)
         getattr(task, kind.member).CopyFrom(kind.details(memo, progress))
         return task, started_here
+
+    async def _add_failure(
+        self,
+        kind: TaskKind,
+        handle: WorkflowHandle[Any, Any],
+        task: gateway_pb2.Task,
+        progress: Any | None,
+    ) -> None:
+        """The failure message of a failed task, and the failure reason of a failed task or of
+        one that succeeded with failures (`progress` is then its result)."""
+        if task.status == gateway_pb2.TASK_STATUS_FAILED:
+            task.failure_message = await self._failure_message(handle)
+            reason = task.failure_message
+        elif task.status == gateway_pb2.TASK_STATUS_SUCCEEDED and progress is not None:
+            reason = kind.failure_summary(progress)
+        else:
+            reason = ""
+        task.failure_reason = reason[:MAX_FAILURE_REASON_CHARS]
 
     async def _progress(
         self, kind: TaskKind, handle: WorkflowHandle[Any, Any], status: int

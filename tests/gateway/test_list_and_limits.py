@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 import pytest
-from gateway_support import KEY_B, Gateway, auth, fresh_company, import_request, wait_for
+from gateway_support import KEY_B, Gateway, auth, day, fresh_company, import_request, wait_for
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,6 +24,7 @@ from gdtmesh.runtime.grpc_server import GrpcService, start_grpc_service
 from programs.mesh import servers
 from services.gateway import visibility
 from services.gateway.load_shedding import LoadSheddingInterceptor
+from tests.support.imports import WRONG_PASSWORD, make_ref
 
 
 def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
@@ -150,6 +151,35 @@ async def test_a_page_token_only_continues_its_own_query(gateway: Gateway) -> No
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await other_tenant  # a token is bound to its tenant's query too
     assert _fields(raised.value) == ["page_token"]
+
+
+async def test_list_entries_say_why_a_task_failed_or_what_failed_in_it(gateway: Gateway) -> None:
+    since = timestamp(dt.datetime.now(dt.UTC) - dt.timedelta(milliseconds=10))
+    for number in (1, 2):  # two of March's three invoices cannot be stored
+        gateway.imports.failing[make_ref(dt.date(2025, 3, 1), number)] = "portal error 500"
+    requests = {
+        "refused": import_request(fresh_company(), password=WRONG_PASSWORD),
+        "partly": import_request(fresh_company(), start=day(2025, 3, 1), end=day(2025, 3, 31)),
+        "clean": import_request(fresh_company()),
+    }
+    ids = {}
+    for name, request in requests.items():
+        ids[name] = (await gateway.stub.StartTask(request, metadata=auth())).task.task_id
+        await wait_for(gateway, ids[name], lambda t: t.HasField("close_time"))
+
+    by_id = {
+        t.task_id: t for t in await eventually(gateway, pb.ListTasksRequest(created_after=since), 3)
+    }
+
+    refused, partly, clean = (by_id[ids[name]] for name in ("refused", "partly", "clean"))
+    assert refused.status == pb.TASK_STATUS_FAILED
+    assert "wrong username or password" in refused.failure_reason
+    assert refused.failure_message == refused.failure_reason
+    assert partly.status == pb.TASK_STATUS_SUCCEEDED
+    assert partly.failure_reason == "2 invoices failed"
+    assert clean.status == pb.TASK_STATUS_SUCCEEDED and clean.failure_reason == ""
+    got = await gateway.stub.GetTask(pb.GetTaskRequest(task_id=ids["partly"]), metadata=auth())
+    assert got.task.failure_reason == "2 invoices failed"
 
 
 async def test_bad_list_requests_name_every_bad_field(gateway: Gateway) -> None:

@@ -640,12 +640,19 @@ class Task(_message.Message):
     INVOICE_IMPORT_FIELD_NUMBER: _builtins.int
     RECENT_MONTHS_RESYNC_FIELD_NUMBER: _builtins.int
     BACKOFF_FIELD_NUMBER: _builtins.int
+    FAILURE_REASON_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Stable task id."""
     status: Global___TaskStatus.ValueType
     """Current status."""
     failure_message: _builtins.str
     """Why the task failed, for a human; empty unless FAILED."""
+    failure_reason: _builtins.str
+    """What went wrong, for a human, in at most 500 characters: the failure's message for a FAILED
+    task, a summary such as "3 invoices failed" for an import that succeeded with invoices it
+    could not store (the manifest names them, with the reason each failed); empty otherwise.
+    Set in GetTask, WatchTask and ListTasks entries alike.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the task started."""
@@ -679,10 +686,11 @@ class Task(_message.Message):
         invoice_import: Global___InvoiceImportDetails | None = ...,
         recent_months_resync: Global___RecentMonthsResyncDetails | None = ...,
         backoff: Global___TaskBackoff | None = ...,
+        failure_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["backoff", b"backoff", "close_time", b"close_time", "create_time", b"create_time", "details", b"details", "invoice_import", b"invoice_import", "recent_months_resync", b"recent_months_resync"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backoff", b"backoff", "close_time", b"close_time", "create_time", b"create_time", "details", b"details", "failure_message", b"failure_message", "invoice_import", b"invoice_import", "recent_months_resync", b"recent_months_resync", "status", b"status", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backoff", b"backoff", "close_time", b"close_time", "create_time", b"create_time", "details", b"details", "failure_message", b"failure_message", "failure_reason", b"failure_reason", "invoice_import", b"invoice_import", "recent_months_resync", b"recent_months_resync", "status", b"status", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_details: _TypeAlias = _typing.Literal["invoice_import", "recent_months_resync"]  # noqa: Y015
     _WhichOneofArgType_details: _TypeAlias = _typing.Literal["details", b"details"]  # noqa: Y015

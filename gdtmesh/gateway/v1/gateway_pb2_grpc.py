@@ -122,8 +122,8 @@ class TaskServiceServicer:
 
     def ListTasks(self, request, context):
         """ListTasks pages through the caller's tasks, optionally filtered: running tasks first, then
-        finished ones, the most recently finished first. Entries carry each task's status and
-        parameters; GetTask or WatchTask give its live progress.
+        finished ones, the most recently finished first. Entries carry each task's status,
+        parameters and `failure_reason`; GetTask or WatchTask give its live progress.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

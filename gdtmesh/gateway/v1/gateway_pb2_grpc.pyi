@@ -59,8 +59,8 @@ class TaskServiceStub:
     """GetTask returns a task's status, live progress and, once finished, its result."""
     ListTasks: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListTasksRequest, _gateway_pb2.ListTasksResponse]
     """ListTasks pages through the caller's tasks, optionally filtered: running tasks first, then
-    finished ones, the most recently finished first. Entries carry each task's status and
-    parameters; GetTask or WatchTask give its live progress.
+    finished ones, the most recently finished first. Entries carry each task's status,
+    parameters and `failure_reason`; GetTask or WatchTask give its live progress.
     """
     WatchTask: _grpc.UnaryStreamMultiCallable[_gateway_pb2.WatchTaskRequest, _gateway_pb2.WatchTaskResponse]
     """WatchTask streams a task's state: once at once, then at every change, until it finishes
@@ -103,8 +103,8 @@ class TaskServiceAsyncStub(TaskServiceStub):
     """GetTask returns a task's status, live progress and, once finished, its result."""
     ListTasks: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListTasksRequest, _gateway_pb2.ListTasksResponse]  # type: ignore[assignment]
     """ListTasks pages through the caller's tasks, optionally filtered: running tasks first, then
-    finished ones, the most recently finished first. Entries carry each task's status and
-    parameters; GetTask or WatchTask give its live progress.
+    finished ones, the most recently finished first. Entries carry each task's status,
+    parameters and `failure_reason`; GetTask or WatchTask give its live progress.
     """
     WatchTask: _aio.UnaryStreamMultiCallable[_gateway_pb2.WatchTaskRequest, _gateway_pb2.WatchTaskResponse]  # type: ignore[assignment]
     """WatchTask streams a task's state: once at once, then at every change, until it finishes
@@ -168,8 +168,8 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ListTasksResponse, _abc.Awaitable[_gateway_pb2.ListTasksResponse]]:
         """ListTasks pages through the caller's tasks, optionally filtered: running tasks first, then
-        finished ones, the most recently finished first. Entries carry each task's status and
-        parameters; GetTask or WatchTask give its live progress.
+        finished ones, the most recently finished first. Entries carry each task's status,
+        parameters and `failure_reason`; GetTask or WatchTask give its live progress.
         """
 
     @_abc_1.abstractmethod
