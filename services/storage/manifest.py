@@ -15,12 +15,13 @@ import asyncio
 import json
 from typing import Any
 
-from gdtmesh.flows import flow_info
+from gdtmesh.flows import flow_by_code, flow_info
+from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import bad_request
 from gdtmesh.storage.v1 import storage_pb2
 from services.storage import layout
-from services.storage.objects import ObjectInfo, ObjectStore
-from services.storage.writer import Stored, write_versioned
+from services.storage.objects import ObjectInfo, ObjectNotFoundError, ObjectStore
+from services.storage.writer import Stored, latest_version, write_versioned
 
 SCHEMA = "gdtmesh.manifest.v2"  # v2: layout version 2 names, invoices by identity
 MAX_PERIODS = 1200  # four flows x 25 years of months
@@ -39,14 +40,7 @@ _COUNTS = (
 
 def check_request(request: storage_pb2.WriteManifestRequest) -> None:
     """INVALID_ARGUMENT listing every bad field of the request."""
-    problems: dict[str, str] = {}
-    for field, problem in (
-        ("bucket", layout.bucket_problem(request.bucket)),
-        ("company_tax_code", layout.tax_code_problem(request.company_tax_code)),
-        ("import_id", layout.import_id_problem(request.import_id)),
-    ):
-        if problem:
-            problems[field] = problem
+    problems = _identity_problems(request)
     if not request.periods:
         problems["periods"] = "must hold at least one period"
     elif len(request.periods) > MAX_PERIODS:
@@ -60,6 +54,25 @@ def check_request(request: storage_pb2.WriteManifestRequest) -> None:
         seen.add(identity)
     if problems:
         raise bad_request(problems, "manifest refused")
+
+
+def check_read(request: storage_pb2.ReadManifestRequest) -> None:
+    if problems := _identity_problems(request):
+        raise bad_request(problems, "read refused")
+
+
+def _identity_problems(
+    request: storage_pb2.WriteManifestRequest | storage_pb2.ReadManifestRequest,
+) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for field, problem in (
+        ("bucket", layout.bucket_problem(request.bucket)),
+        ("company_tax_code", layout.tax_code_problem(request.company_tax_code)),
+        ("import_id", layout.import_id_problem(request.import_id)),
+    ):
+        if problem:
+            problems[field] = problem
+    return problems
 
 
 def _period_problems(period: storage_pb2.PeriodReport, field: str) -> dict[str, str]:
@@ -101,6 +114,39 @@ async def write_manifest(
     data = (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
     stem = layout.manifest_stem(company, request.import_id)
     return await write_versioned(store, bucket, stem, "json", data, layout.CONTENT_TYPES["json"])
+
+
+async def read_manifest(
+    store: ObjectStore, bucket: str, company: str, import_id: str
+) -> tuple[ObjectInfo, list[storage_pb2.PeriodReport]]:
+    """The manifest's latest version and its periods; ObjectNotFoundError if there is none."""
+    stem = layout.manifest_stem(company, import_id)
+    info = await latest_version(store, bucket, stem, "json")
+    if info is None:
+        raise ObjectNotFoundError(f"no manifest for import {import_id}")
+    document = json.loads(await store.read(bucket, info.name))
+    return info, [_period_report(period) for period in document["periods"]]
+
+
+def _period_report(period: dict[str, Any]) -> storage_pb2.PeriodReport:
+    year, month = (int(part) for part in period["month"].split("-"))
+    return storage_pb2.PeriodReport(
+        flow=flow_by_code(period["flow"]).flow,
+        month=invoice_pb2.YearMonth(year=year, month=month),
+        **{name: period.get(name, 0) for name in _COUNTS},
+        failed=[
+            storage_pb2.FailedInvoice(
+                key=invoice_pb2.InvoiceKey(
+                    seller_tax_code=failure["seller_tax_code"],
+                    form=failure["form"],
+                    series=failure["series"],
+                    number=failure["number"],
+                ),
+                reason=failure["reason"],
+            )
+            for failure in period["failed"]
+        ],
+    )
 
 
 def _folder(company: str, period: storage_pb2.PeriodReport) -> str:

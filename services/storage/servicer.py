@@ -23,6 +23,7 @@ from services.storage.metrics import (
 from services.storage.objects import (
     BucketNotFoundError,
     IntegrityError,
+    ObjectInfo,
     ObjectNotFoundError,
     ObjectStore,
     StoreAccessError,
@@ -93,6 +94,17 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             outcome=stored.outcome.value,
         )
         return storage_pb2.WriteManifestResponse(manifest=_stored_object(stored))
+
+    async def ReadManifest(
+        self, request: storage_pb2.ReadManifestRequest, context: grpc.aio.ServicerContext
+    ) -> storage_pb2.ReadManifestResponse:
+        manifest.check_read(request)
+        bucket = self._bucket(request.bucket)
+        with _store_errors():
+            info, periods = await manifest.read_manifest(
+                self._store, bucket, request.company_tax_code, request.import_id
+            )
+        return storage_pb2.ReadManifestResponse(manifest=_object(info), periods=periods)
 
     async def Reconcile(
         self, request: storage_pb2.ReconcileRequest, context: grpc.aio.ServicerContext
@@ -165,14 +177,18 @@ def _count(kind: str, stored: Stored) -> None:
 
 
 def _stored_object(stored: Stored) -> storage_pb2.StoredObject:
-    info = stored.info
+    stored_object = _object(stored.info)
+    stored_object.outcome = _OUTCOMES[stored.outcome]
+    return stored_object
+
+
+def _object(info: ObjectInfo) -> storage_pb2.StoredObject:
     return storage_pb2.StoredObject(
         name=info.name,
         generation=info.generation,
         crc32c=info.crc32c,
         md5=info.md5,
         size=info.size,
-        outcome=_OUTCOMES[stored.outcome],
     )
 
 

@@ -98,6 +98,12 @@ def _contended(stem: str, ext: str) -> StoreUnavailableError:
     return StoreUnavailableError(f"too many concurrent writers for {stem}.{ext}; try again")
 
 
+async def latest_version(store: ObjectStore, bucket: str, stem: str, ext: str) -> ObjectInfo | None:
+    """The highest stored version of `{stem}.{ext}`, or None if there is none."""
+    versions = await _versions(store, bucket, stem, ext)
+    return versions[max(versions)] if versions else None
+
+
 async def _versions(store: ObjectStore, bucket: str, stem: str, ext: str) -> dict[int, ObjectInfo]:
     """Every stored version of `{stem}.{ext}`, by version number."""
     found: dict[int, ObjectInfo] = {}

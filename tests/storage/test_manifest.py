@@ -146,6 +146,29 @@ async def test_a_different_account_of_the_same_import_becomes_a_new_version(
     assert old["totals"]["objects"] == 0
 
 
+async def test_a_manifest_reads_back_as_written_from_its_latest_version(harness: Harness) -> None:
+    request = manifest_request()
+    read = storage_pb2.ReadManifestRequest(company_tax_code=COMPANY, import_id=request.import_id)
+    assert await rpc_code(harness.stub.ReadManifest(read)) == grpc.StatusCode.NOT_FOUND
+    await write_manifest(harness, request)
+    await harness.write(write_request(1))
+    latest = await write_manifest(harness, request)  # a second version
+
+    reply = await harness.stub.ReadManifest(read, timeout=30)
+
+    assert (reply.manifest.name, reply.manifest.generation) == (latest.name, latest.generation)
+    by_month = sorted(request.periods, key=lambda p: (p.month.year, p.month.month, p.flow))
+    assert list(reply.periods) == by_month  # counts and failed invoices with their reasons
+    read.import_id = "../other"
+    assert await rpc_code(harness.stub.ReadManifest(read)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def rpc_code(call: object) -> grpc.StatusCode:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call  # type: ignore[misc]
+    return raised.value.code()
+
+
 async def test_the_manifest_is_written_after_the_folders_are_listed(harness: Harness) -> None:
     # Write-last: the listing is taken before the manifest exists, and each import's manifest
     # has its own name, so a manifest never lists itself or depends on another import's.

@@ -384,6 +384,68 @@ class WriteManifestResponse(_message.Message):
 Global___WriteManifestResponse: _TypeAlias = WriteManifestResponse  # noqa: Y015
 
 @_typing.final
+class ReadManifestRequest(_message.Message):
+    """ReadManifestRequest names an import's manifest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    COMPANY_TAX_CODE_FIELD_NUMBER: _builtins.int
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """Bucket to read; empty means the service's default bucket."""
+    company_tax_code: _builtins.str
+    """The company the import was for."""
+    import_id: _builtins.str
+    """The import's id (the task id), as in WriteManifestRequest."""
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+        company_tax_code: _builtins.str = ...,
+        import_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "company_tax_code", b"company_tax_code", "import_id", b"import_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadManifestRequest: _TypeAlias = ReadManifestRequest  # noqa: Y015
+
+@_typing.final
+class ReadManifestResponse(_message.Message):
+    """ReadManifestResponse is the manifest's account, as the import reported it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MANIFEST_FIELD_NUMBER: _builtins.int
+    PERIODS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def manifest(self) -> Global___StoredObject:
+        """The manifest object read (the latest version)."""
+
+    @_builtins.property
+    def periods(self) -> _containers.RepeatedCompositeFieldContainer[Global___PeriodReport]:
+        """One report per flow and month, by month then flow; `failed` reasons are cut to 500
+        characters.
+        """
+
+    def __init__(
+        self,
+        *,
+        manifest: Global___StoredObject | None = ...,
+        periods: _abc.Iterable[Global___PeriodReport] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["manifest", b"manifest"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manifest", b"manifest", "periods", b"periods"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadManifestResponse: _TypeAlias = ReadManifestResponse  # noqa: Y015
+
+@_typing.final
 class ReconcileRequest(_message.Message):
     """ReconcileRequest names one folder of the layout and the invoices expected in it."""
 

@@ -56,6 +56,11 @@ class StorageServiceStub:
                 request_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestRequest.SerializeToString,
                 response_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestResponse.FromString,
                 _registered_method=True)
+        self.ReadManifest = channel.unary_unary(
+                '/gdtmesh.storage.v1.StorageService/ReadManifest',
+                request_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReadManifestRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReadManifestResponse.FromString,
+                _registered_method=True)
         self.Reconcile = channel.unary_unary(
                 '/gdtmesh.storage.v1.StorageService/Reconcile',
                 request_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReconcileRequest.SerializeToString,
@@ -106,6 +111,15 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadManifest(self, request, context):
+        """ReadManifest reads an import's manifest back (its latest version): per flow and month the
+        counts and the failed invoices with the reason each failed. NOT_FOUND when the import wrote
+        none (it has not finished). It only reads.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Reconcile(self, request, context):
         """Reconcile compares what the bucket holds for one company, flow and month with the invoices
         that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
@@ -136,6 +150,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.WriteManifest,
                     request_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestRequest.FromString,
                     response_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestResponse.SerializeToString,
+            ),
+            'ReadManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadManifest,
+                    request_deserializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReadManifestRequest.FromString,
+                    response_serializer=gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReadManifestResponse.SerializeToString,
             ),
             'Reconcile': grpc.unary_unary_rpc_method_handler(
                     servicer.Reconcile,
@@ -214,6 +233,33 @@ class StorageService:
             '/gdtmesh.storage.v1.StorageService/WriteManifest',
             gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestRequest.SerializeToString,
             gdtmesh_dot_storage_dot_v1_dot_storage__pb2.WriteManifestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gdtmesh.storage.v1.StorageService/ReadManifest',
+            gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReadManifestRequest.SerializeToString,
+            gdtmesh_dot_storage_dot_v1_dot_storage__pb2.ReadManifestResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,11 @@ class StorageServiceStub:
     means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
     different content becomes a new version.
     """
+    ReadManifest: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ReadManifestRequest, _storage_pb2.ReadManifestResponse]
+    """ReadManifest reads an import's manifest back (its latest version): per flow and month the
+    counts and the failed invoices with the reason each failed. NOT_FOUND when the import wrote
+    none (it has not finished). It only reads.
+    """
     Reconcile: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
     that should be there (e.g. a portal's ground truth) and reports what is missing, duplicated,
@@ -102,6 +107,11 @@ class StorageServiceAsyncStub(StorageServiceStub):
     that folder (name, generation, size, crc32c, md5). It is written last: its presence
     means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
     different content becomes a new version.
+    """
+    ReadManifest: _aio.UnaryUnaryMultiCallable[_storage_pb2.ReadManifestRequest, _storage_pb2.ReadManifestResponse]  # type: ignore[assignment]
+    """ReadManifest reads an import's manifest back (its latest version): per flow and month the
+    counts and the failed invoices with the reason each failed. NOT_FOUND when the import wrote
+    none (it has not finished). It only reads.
     """
     Reconcile: _aio.UnaryUnaryMultiCallable[_storage_pb2.ReconcileRequest, _storage_pb2.ReconcileResponse]  # type: ignore[assignment]
     """Reconcile compares what the bucket holds for one company, flow and month with the invoices
@@ -154,6 +164,17 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         that folder (name, generation, size, crc32c, md5). It is written last: its presence
         means the import finished. Rewriting it over an unchanged bucket is ALREADY_STORED; a
         different content becomes a new version.
+        """
+
+    @_abc_1.abstractmethod
+    def ReadManifest(
+        self,
+        request: _storage_pb2.ReadManifestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.ReadManifestResponse, _abc.Awaitable[_storage_pb2.ReadManifestResponse]]:
+        """ReadManifest reads an import's manifest back (its latest version): per flow and month the
+        counts and the failed invoices with the reason each failed. NOT_FOUND when the import wrote
+        none (it has not finished). It only reads.
         """
 
     @_abc_1.abstractmethod
