@@ -137,9 +137,10 @@ class GatewayClient:
         *,
         bucket: str = "",
         request_id: str = "",
+        rerun: bool = False,
     ) -> gateway_pb2.StartTaskResponse:
         request = import_request(
-            company, password, start, end, flows, bucket=bucket, request_id=request_id
+            company, password, start, end, flows, bucket=bucket, request_id=request_id, rerun=rerun
         )
         return await self.start_task(request)
 

@@ -175,14 +175,16 @@ async def import_all(
     *,
     timeout_s: float = 3600,
     bucket: str = "",
+    rerun: bool = False,
 ) -> ImportRun:
-    """Import every company (all flows, the sandbox's whole range) and wait for all of them."""
+    """Import every company (all flows, the sandbox's whole range) and wait for all of them;
+    `rerun`: again, as a new task, after an import of the same range."""
     endpoints = mesh.endpoints()
     start, end = sandbox_range(endpoints["sandbox"])
     temporal = await connect_temporal(endpoints["temporal"], "default", parse_keys(mesh.codec_keys))
     run = ImportRun(started=time.monotonic())
     async with GatewayClient(endpoints["gateway"], endpoints["api_key"]) as gateway:
-        ids = await _start_all(gateway, companies, start, end, bucket)
+        ids = await _start_all(gateway, companies, start, end, bucket, rerun)
         await asyncio.wait_for(
             asyncio.gather(*(_wait_closed(temporal, run, c, i) for c, i in ids.items())),
             timeout_s,
@@ -198,13 +200,14 @@ async def _start_all(
     start: dt.date,
     end: dt.date,
     bucket: str,
+    rerun: bool,
 ) -> dict[str, str]:
     limit = asyncio.Semaphore(START_CONCURRENCY)
 
     async def start_one(company: dict[str, Any]) -> str:
         async with limit:
             reply = await gateway.start_import(
-                company["mst"], company["password"], start, end, bucket=bucket
+                company["mst"], company["password"], start, end, bucket=bucket, rerun=rerun
             )
             return reply.task.task_id
 

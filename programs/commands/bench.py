@@ -1,6 +1,7 @@
 """Measure the mesh: throughput against the portal's budget, the legacy loop and a direct
-crawler, shared pacing across connector replicas, a storm of 429s, gateway latency and the
-memory of every process. Each benchmark starts a mesh of its own on free ports.
+crawler, shared pacing across connector replicas, a storm of 429s, gateway latency, the
+memory of every process and a weekly resync's requests against its bound. Each benchmark
+starts a mesh of its own on free ports.
 
 Writes bench-results.json (every figure with its parameters) and BENCHMARKS.md into --out
 (default: the current directory). --quick runs every benchmark at a CI-sized scale (a few
@@ -12,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 HELP = "benchmark the mesh (throughput vs the portal budget, legacy, overhead, gateway, memory)"
-BENCHMARKS = ("bound", "comparison", "evidence", "storm", "gateway")
+BENCHMARKS = ("bound", "comparison", "evidence", "storm", "gateway", "resync")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         choices=BENCHMARKS,
         help="run only this benchmark (repeatable); the results file then holds only these",
+    )
+    parser.add_argument(
+        "--keep-others",
+        action="store_true",
+        help="with --only: keep the other benchmarks' records of the results file in --out "
+        "(measured in an earlier run of the same mode, which the file then names)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("."), help="where to write the results (default: .)"
@@ -47,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="gdtmesh-bench-"))
     command = "gdtmesh bench" + (" --quick" if args.quick else "")
     command += "".join(f" --only {name}" for name in args.only or ())
+    command += " --keep-others" if args.keep_others else ""
     machine = describe_machine()
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     began = time.monotonic()
@@ -55,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{time.monotonic() - began:7.1f}s] {text}", flush=True)
 
     suite = Suite(plan, work, log)
-    measured, errors = {}, {}
+    measured, errors = earlier_records(args, plan.mode), {}
     for name in args.only or BENCHMARKS:
         log(f"{name}: starting (state and logs in {work / name})")
         try:
@@ -83,3 +92,19 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if errors else 0
+
+
+def earlier_records(args: argparse.Namespace, mode: str) -> dict[str, dict[str, Any]]:
+    """The records --keep-others keeps: the other benchmarks' of the same mode's results file."""
+    import json
+
+    if not args.keep_others or not args.only:
+        return {}
+    path = args.out / "bench-results.json"
+    earlier = json.loads(path.read_text())
+    if earlier["mode"] != mode:
+        raise SystemExit(f"gdtmesh bench: {path} holds a {earlier['mode']} run, not a {mode} one")
+    kept = {name: record for name, record in earlier["runs"].items() if name not in args.only}
+    for record in kept.values():
+        record.setdefault("measured_at", earlier["started_at"])
+    return kept
