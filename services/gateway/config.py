@@ -21,6 +21,7 @@ class GatewayConfig:
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE
     default_bucket: str = ""  # empty: the storage service's own default bucket
+    storage_address: str = "127.0.0.1:50062"  # the storage service GetManifest reads through
     # The connector's per-batch download overlap (the same variable the connector reads): imports
     # plan their batches with it to keep `max_concurrent_invoices` a true bound.
     gdt_connector_fetch_concurrency: int = 4
@@ -39,6 +40,7 @@ class GatewayConfig:
         parse_api_keys(self.api_keys.reveal())
         check_listen_address("GDTMESH_GATEWAY_LISTEN", self.gateway_listen)
         check_target("GDTMESH_TEMPORAL_ADDRESS", self.temporal_address)
+        check_target("GDTMESH_STORAGE_ADDRESS", self.storage_address)
         if not self.task_queue:
             raise ValueError("GDTMESH_TASK_QUEUE must not be empty")
         if self.default_bucket and (problem := bucket_problem(self.default_bucket)):

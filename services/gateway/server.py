@@ -13,14 +13,17 @@ from temporalio.client import Client
 
 from gdtmesh.gateway.v1 import gateway_pb2_grpc
 from gdtmesh.runtime.codec import parse_keys
+from gdtmesh.runtime.grpc_client import open_channel
 from gdtmesh.runtime.grpc_server import GrpcService, run_until_signal, start_grpc_service
 from gdtmesh.runtime.process import run_process
 from gdtmesh.runtime.temporal import connect_temporal
+from gdtmesh.storage.v1.storage_pb2_grpc import StorageServiceStub
 from services.gateway.auth import ApiKeyInterceptor, ApiKeys, parse_api_keys
 from services.gateway.codec_server import CodecServer, parse_tokens, start_codec_server
 from services.gateway.config import GatewayConfig
 from services.gateway.invoice_import import InvoiceImportKind
 from services.gateway.load_shedding import LoadSheddingInterceptor
+from services.gateway.manifests import Manifests
 from services.gateway.recent_resync import RecentMonthsResyncKind
 from services.gateway.servicer import SERVICE_NAME, TaskServicer
 from services.gateway.tasks import TaskKind, Tasks
@@ -60,8 +63,12 @@ async def start(config: GatewayConfig, client: Client | None = None) -> GrpcServ
         config.gateway_max_concurrent_rpcs, config.gateway_max_streams
     )
 
+    storage = open_channel(config.storage_address)
+    manifests = Manifests(tasks, StorageServiceStub(storage))  # type: ignore[arg-type]
+
     def register(server: grpc.aio.Server) -> Sequence[str]:
-        gateway_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks), server)
+        servicer = TaskServicer(tasks, manifests)
+        gateway_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     # Shed first: a refused call costs no key check.
@@ -71,6 +78,7 @@ async def start(config: GatewayConfig, client: Client | None = None) -> GrpcServ
         extra_interceptors=[shedding, ApiKeyInterceptor(keys)],
         public=True,  # callers' baggage is not trusted (docs/observability.md)
     )
+    service.on_stop.append(storage.close)
     if config.codec_listen:
         try:
             codec = await start_codec(config)

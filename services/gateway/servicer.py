@@ -8,14 +8,16 @@ import grpc
 
 from gdtmesh.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.gateway.auth import current_tenant
+from services.gateway.manifests import Manifests
 from services.gateway.tasks import Tasks
 
 SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name
 
 
 class TaskServicer(gateway_pb2_grpc.TaskServiceServicer):
-    def __init__(self, tasks: Tasks) -> None:
+    def __init__(self, tasks: Tasks, manifests: Manifests) -> None:
         self._tasks = tasks
+        self._manifests = manifests
 
     async def StartTask(
         self, request: gateway_pb2.StartTaskRequest, context: grpc.aio.ServicerContext
@@ -51,3 +53,8 @@ class TaskServicer(gateway_pb2_grpc.TaskServiceServicer):
     ) -> gateway_pb2.CancelTaskResponse:
         task = await self._tasks.cancel(current_tenant(), request.task_id)
         return gateway_pb2.CancelTaskResponse(task=task)
+
+    async def GetManifest(
+        self, request: gateway_pb2.GetManifestRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.GetManifestResponse:
+        return await self._manifests.get(current_tenant(), request.task_id)

@@ -225,6 +225,12 @@ class Tasks:
         task, _ = await self._load(kind, parsed)
         return task
 
+    async def memo(self, tenant: str, task_id: str) -> Mapping[str, Any]:
+        """The task's parameters as it was started with them (company, bucket...)."""
+        kind, parsed = self._parse(tenant, task_id)
+        description = await self._describe(self._handle(kind, parsed))
+        return await description.memo()
+
     async def watch(self, tenant: str, task_id: str) -> AsyncIterator[gateway_pb2.Task]:
         """The task now, then at every change, until it finishes."""
         kind, parsed = self._parse(tenant, task_id)

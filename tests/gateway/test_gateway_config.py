@@ -33,6 +33,7 @@ def test_defaults_need_only_the_keys() -> None:
         ("GDTMESH_API_KEYS", f"a:{KEY_A},b:{KEY_A}", "used twice"),
         ("GDTMESH_GATEWAY_LISTEN", "50051", "host:port"),
         ("GDTMESH_TEMPORAL_ADDRESS", "temporal", "host:port"),
+        ("GDTMESH_STORAGE_ADDRESS", "storage", "host:port"),
         ("GDTMESH_DEFAULT_BUCKET", "No Such Bucket", "must be a bucket name"),
         ("GDTMESH_GDT_CONNECTOR_FETCH_CONCURRENCY", "0", "at least 1"),
         ("GDTMESH_GATEWAY_MAX_CONCURRENT_RPCS", "0", "at least 1"),

@@ -35,8 +35,9 @@ REQUESTS: dict[str, Callable[[pb.InvoiceImportSpec, str], message.Message]] = {
     "ListTasks": lambda spec, task_id: pb.ListTasksRequest(page_size=100),
     "WatchTask": lambda spec, task_id: pb.WatchTaskRequest(task_id=task_id),
     "CancelTask": lambda spec, task_id: pb.CancelTaskRequest(task_id=task_id),
+    "GetManifest": lambda spec, task_id: pb.GetManifestRequest(task_id=task_id),
 }
-NAMES_A_TASK = ("GetTask", "WatchTask", "CancelTask")
+NAMES_A_TASK = ("GetTask", "WatchTask", "CancelTask", "GetManifest")
 BAD_CREDENTIALS = {
     "missing": (),
     "unknown key": bearer("not-a-key-of-any-tenant-000000"),

@@ -480,6 +480,124 @@ class CancelTaskResponse(_message.Message):
 Global___CancelTaskResponse: _TypeAlias = CancelTaskResponse  # noqa: Y015
 
 @_typing.final
+class GetManifestRequest(_message.Message):
+    """GetManifestRequest names the import whose manifest to read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task id from StartTask (an invoice import or a recent-months resync)."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetManifestRequest: _TypeAlias = GetManifestRequest  # noqa: Y015
+
+@_typing.final
+class GetManifestResponse(_message.Message):
+    """GetManifestResponse is the import's account, as its manifest holds it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MANIFEST_OBJECT_FIELD_NUMBER: _builtins.int
+    PERIODS_FIELD_NUMBER: _builtins.int
+    manifest_object: _builtins.str
+    """The manifest object in the bucket (its latest version)."""
+    @_builtins.property
+    def periods(self) -> _containers.RepeatedCompositeFieldContainer[Global___ManifestPeriod]:
+        """One entry per flow and month, by month then flow."""
+
+    def __init__(
+        self,
+        *,
+        manifest_object: _builtins.str = ...,
+        periods: _abc.Iterable[Global___ManifestPeriod] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["manifest_object", b"manifest_object", "periods", b"periods"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetManifestResponse: _TypeAlias = GetManifestResponse  # noqa: Y015
+
+@_typing.final
+class ManifestPeriod(_message.Message):
+    """ManifestPeriod is an import's account of one flow and month."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FLOW_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    flow: _invoice_pb2.Flow.ValueType
+    """The flow."""
+    @_builtins.property
+    def month(self) -> _invoice_pb2.YearMonth:
+        """The calendar month."""
+
+    @_builtins.property
+    def counts(self) -> Global___ProgressCounts:
+        """The counts, as in the task's progress (`failed` is the number of invoices that failed)."""
+
+    @_builtins.property
+    def failed(self) -> _containers.RepeatedCompositeFieldContainer[Global___FailedInvoice]:
+        """The invoices that failed, with their reasons (at most 500 per import are named)."""
+
+    def __init__(
+        self,
+        *,
+        flow: _invoice_pb2.Flow.ValueType = ...,
+        month: _invoice_pb2.YearMonth | None = ...,
+        counts: Global___ProgressCounts | None = ...,
+        failed: _abc.Iterable[Global___FailedInvoice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "month", b"month"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "failed", b"failed", "flow", b"flow", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ManifestPeriod: _TypeAlias = ManifestPeriod  # noqa: Y015
+
+@_typing.final
+class FailedInvoice(_message.Message):
+    """FailedInvoice is an invoice an import could not store, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why it failed, for a human."""
+    @_builtins.property
+    def key(self) -> _invoice_pb2.InvoiceKey:
+        """The invoice's key."""
+
+    def __init__(
+        self,
+        *,
+        key: _invoice_pb2.InvoiceKey | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FailedInvoice: _TypeAlias = FailedInvoice  # noqa: Y015
+
+@_typing.final
 class PortalCredentials(_message.Message):
     """PortalCredentials are a company's login on the GDT portal. They are encrypted in every stored
     form (Temporal history included) and never returned by any RPC.

@@ -78,6 +78,11 @@ class TaskServiceStub:
                 request_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskRequest.SerializeToString,
                 response_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskResponse.FromString,
                 _registered_method=True)
+        self.GetManifest = channel.unary_unary(
+                '/gdtmesh.gateway.v1.TaskService/GetManifest',
+                request_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetManifestRequest.SerializeToString,
+                response_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetManifestResponse.FromString,
+                _registered_method=True)
 
 
 class TaskServiceServicer:
@@ -146,6 +151,15 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetManifest(self, request, context):
+        """GetManifest returns an import's manifest, read from the bucket: per flow and month the
+        counts, and every invoice that failed with the reason it failed. FAILED_PRECONDITION while
+        the task has written no manifest (it has not finished).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +192,11 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.CancelTask,
                     request_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskRequest.FromString,
                     response_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskResponse.SerializeToString,
+            ),
+            'GetManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetManifest,
+                    request_deserializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetManifestRequest.FromString,
+                    response_serializer=gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetManifestResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -356,6 +375,33 @@ class TaskService:
             '/gdtmesh.gateway.v1.TaskService/CancelTask',
             gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskRequest.SerializeToString,
             gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.CancelTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gdtmesh.gateway.v1.TaskService/GetManifest',
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetManifestRequest.SerializeToString,
+            gdtmesh_dot_gateway_dot_v1_dot_gateway__pb2.GetManifestResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -71,6 +71,11 @@ class TaskServiceStub:
     was done is written to the manifest, and the task ends CANCELLED. Cancelling a cancelled
     task is a no-op; a task that already succeeded or failed is FAILED_PRECONDITION.
     """
+    GetManifest: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetManifestRequest, _gateway_pb2.GetManifestResponse]
+    """GetManifest returns an import's manifest, read from the bucket: per flow and month the
+    counts, and every invoice that failed with the reason it failed. FAILED_PRECONDITION while
+    the task has written no manifest (it has not finished).
+    """
 
 @_typing.type_check_only
 class TaskServiceAsyncStub(TaskServiceStub):
@@ -114,6 +119,11 @@ class TaskServiceAsyncStub(TaskServiceStub):
     """CancelTask asks a running task to stop. Work in flight is stopped at its next heartbeat, what
     was done is written to the manifest, and the task ends CANCELLED. Cancelling a cancelled
     task is a no-op; a task that already succeeded or failed is FAILED_PRECONDITION.
+    """
+    GetManifest: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetManifestRequest, _gateway_pb2.GetManifestResponse]  # type: ignore[assignment]
+    """GetManifest returns an import's manifest, read from the bucket: per flow and month the
+    counts, and every invoice that failed with the reason it failed. FAILED_PRECONDITION while
+    the task has written no manifest (it has not finished).
     """
 
 class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -191,6 +201,17 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         """CancelTask asks a running task to stop. Work in flight is stopped at its next heartbeat, what
         was done is written to the manifest, and the task ends CANCELLED. Cancelling a cancelled
         task is a no-op; a task that already succeeded or failed is FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def GetManifest(
+        self,
+        request: _gateway_pb2.GetManifestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetManifestResponse, _abc.Awaitable[_gateway_pb2.GetManifestResponse]]:
+        """GetManifest returns an import's manifest, read from the bucket: per flow and month the
+        counts, and every invoice that failed with the reason it failed. FAILED_PRECONDITION while
+        the task has written no manifest (it has not finished).
         """
 
 def add_TaskServiceServicer_to_server(servicer: TaskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
