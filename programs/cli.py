@@ -16,6 +16,7 @@ COMMANDS = {
     "serve": "serve",
     "import": "import_",
     "watch": "watch",
+    "manifest": "manifest",
     "sandbox": "sandbox",
     "captcha": "captcha",
     "health": "health",

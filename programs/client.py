@@ -170,6 +170,13 @@ class GatewayClient:
         )
         return reply.task
 
+    async def get_manifest(self, task_id: str) -> gateway_pb2.GetManifestResponse:
+        return await self._stub.GetManifest(
+            gateway_pb2.GetManifestRequest(task_id=task_id),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+
     async def cancel_task(self, task_id: str) -> gateway_pb2.Task:
         reply = await self._stub.CancelTask(
             gateway_pb2.CancelTaskRequest(task_id=task_id),
