@@ -64,7 +64,12 @@ def results(
         doc["gateway_shedding"] = {"value": _shedding_text(gateway), **gateway}
     blocked = {
         name: run["blocked_requests"]
-        for name, run in (("bound", bound), ("evidence", evidence), ("storm", storm))
+        for name, run in (
+            ("bound", bound),
+            ("evidence", evidence),
+            ("storm", storm),
+            ("resync", measured.get("resync")),
+        )
         if run
     }
     if comparison:
