@@ -102,6 +102,9 @@ COUNTERS = (
     "changed",
     "new_invoices",
 )  # what adds up across windows (the portal total is the month's)
+PERIOD_COUNTS = ("portal_total", *COUNTERS)  # a flow and month's counts, as reported
+# The counts a manifest period carries as numbers: its `failed` is the list of failed invoices.
+MANIFEST_COUNTS = tuple(name for name in PERIOD_COUNTS if name != "failed")
 
 
 @dataclass

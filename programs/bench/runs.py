@@ -159,8 +159,10 @@ class ImportRun:
             if task.status != gateway_pb2.TASK_STATUS_SUCCEEDED
         }
 
-    def totals(self) -> dict[str, int]:
-        names = ("portal_total", "discovered", "stored", "already_stored", "failed")
+    def totals(
+        self,
+        names: Sequence[str] = ("portal_total", "discovered", "stored", "already_stored", "failed"),
+    ) -> dict[str, int]:
         sums = dict.fromkeys(names, 0)
         for task in self.tasks.values():
             for flow in task.invoice_import.flows:

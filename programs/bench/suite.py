@@ -369,7 +369,7 @@ class Suite:
             "single_query_bound": needed.single_query_total,
             "single_query_bound_ratio": round(needed.single_query_total / requests, 3),
             "requests_by_endpoint": _requests_by_endpoint(stats),
-            "counted_by_the_mesh": _change_counts(again),
+            "counted_by_the_mesh": again.totals(("new_invoices", "changed", "unchanged")),
             **evidence.politeness(),
             "import": _import_summary(first),
             "imports": _import_summary(again),
@@ -378,19 +378,6 @@ class Suite:
 
 def _requests_by_endpoint(stats: dict[str, Any]) -> dict[str, int]:
     return {path: sum(answers.values()) for path, answers in sorted(stats["requests"].items())}
-
-
-def _change_counts(run: ImportRun) -> dict[str, int]:
-    """What the resync's progress counted: new, changed, and skipped without a download."""
-    names = ("new_invoices", "changed", "unchanged")
-    return {
-        name: sum(
-            getattr(flow.totals, name)
-            for t in run.tasks.values()
-            for flow in t.invoice_import.flows
-        )
-        for name in names
-    }
 
 
 def _settle_budgets(scenario: Scenario) -> None:

@@ -25,7 +25,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -72,6 +72,28 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoints-file", type=Path, help="JSON written by `gdtmesh up`")
     parser.add_argument("--gateway", help="host:port of the gateway (default 127.0.0.1:50051)")
     parser.add_argument("--api-key", help="the tenant's API key")
+
+
+def call_gateway(
+    command: str,
+    args: argparse.Namespace,
+    work: Callable[[GatewayTarget], Coroutine[Any, Any, int]],
+) -> int:
+    """`work`'s exit code against the gateway the arguments name; a bad setting or a refused
+    call is one line on stderr and exit code 2."""
+    import grpc
+
+    from programs.client import GatewayTarget
+
+    try:
+        target = GatewayTarget.resolve(args.gateway, args.api_key, args.endpoints_file)
+        return asyncio.run(work(target))
+    except ValueError as error:
+        print(f"gdtmesh {command}: {error}", file=sys.stderr)
+        return 2
+    except grpc.aio.AioRpcError as error:
+        print(f"gdtmesh {command}: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 2
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,14 +11,13 @@ Exit code: 0 when printed, 2 for a bad setting, a task id without a manifest yet
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import sys
 from typing import TextIO
 
 from gdtmesh.gateway.v1 import gateway_pb2
-from programs.commands.import_ import add_gateway_arguments
+from programs.commands.import_ import add_gateway_arguments, call_gateway
 from programs.commands.watch import flow_name
 
 HELP = "print a task's manifest: counts per flow and month, failed invoices and why"
@@ -46,21 +45,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import grpc
+    async def show(target: object) -> int:
+        print_manifest(await fetch(target, args.task_id), args.format, sys.stdout)
+        return 0
 
-    from programs.client import GatewayTarget
-
-    try:
-        target = GatewayTarget.resolve(args.gateway, args.api_key, args.endpoints_file)
-        reply = asyncio.run(fetch(target, args.task_id))
-    except ValueError as error:
-        print(f"gdtmesh manifest: {error}", file=sys.stderr)
-        return 2
-    except grpc.aio.AioRpcError as error:
-        print(f"gdtmesh manifest: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 2
-    print_manifest(reply, args.format, sys.stdout)
-    return 0
+    return call_gateway("manifest", args, show)
 
 
 async def fetch(target: object, task_id: str) -> gateway_pb2.GetManifestResponse:

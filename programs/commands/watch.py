@@ -9,12 +9,11 @@ Exit code: 0 when the task succeeded, 1 when it ended otherwise, 2 for a bad set
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import TextIO
 
 from gdtmesh.gateway.v1 import gateway_pb2
-from programs.commands.import_ import add_gateway_arguments
+from programs.commands.import_ import add_gateway_arguments, call_gateway
 from programs.progress import Counts, import_details, month_table, progress_line, status_word
 
 HELP = "follow one task (live progress per flow) until it ends"
@@ -26,19 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import grpc
-
-    from programs.client import GatewayTarget
-
     try:
-        target = GatewayTarget.resolve(args.gateway, args.api_key, args.endpoints_file)
-        return asyncio.run(watch(target, args.task_id, sys.stdout))
-    except ValueError as error:
-        print(f"gdtmesh watch: {error}", file=sys.stderr)
-        return 2
-    except grpc.aio.AioRpcError as error:
-        print(f"gdtmesh watch: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 2
+        return call_gateway("watch", args, lambda target: watch(target, args.task_id, sys.stdout))
     except KeyboardInterrupt:
         return 130
 

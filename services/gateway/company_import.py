@@ -14,9 +14,9 @@ from gdtmesh import rules
 from gdtmesh.flows import FLOWS, flow_info
 from gdtmesh.gateway.v1 import gateway_pb2
 from gdtmesh.import_contract import (
-    COUNTERS,
     DEFAULT_FETCH_OVERLAP,
     DEFAULT_MAX_CONCURRENT_INVOICES,
+    PERIOD_COUNTS,
     PHASE_CANCELLED,
     PHASE_DISCOVERING,
     PHASE_DOWNLOADING,
@@ -42,7 +42,6 @@ _PHASES = {
     PHASE_FINISHED: gateway_pb2.IMPORT_PHASE_FINISHED,
     PHASE_CANCELLED: gateway_pb2.IMPORT_PHASE_CANCELLED,
 }
-_COUNTERS = ("portal_total", *COUNTERS)
 
 
 class CompanySpec(Protocol):
@@ -174,7 +173,7 @@ def import_details(
             flow = by_flow.setdefault(period.flow, fresh)
             flow.months.append(_month(period))
     for flow in by_flow.values():
-        for counter in _COUNTERS:
+        for counter in PERIOD_COUNTS:
             total = sum(getattr(month.counts, counter) for month in flow.months)
             setattr(flow.totals, counter, total)
     details.flows.extend(by_flow.values())
@@ -202,6 +201,6 @@ def _flow_code(flow: int) -> str:
 
 def _month(period: PeriodCounts) -> gateway_pb2.MonthProgress:
     month = gateway_pb2.MonthProgress(month=YearMonth(year=period.year, month=period.month))
-    for counter in _COUNTERS:
+    for counter in PERIOD_COUNTS:
         setattr(month.counts, counter, getattr(period, counter))
     return month

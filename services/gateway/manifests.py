@@ -6,20 +6,10 @@ from __future__ import annotations
 import grpc
 
 from gdtmesh.gateway.v1 import gateway_pb2
+from gdtmesh.import_contract import MANIFEST_COUNTS
 from gdtmesh.runtime.errors import ServiceError
 from gdtmesh.storage.v1 import storage_pb2, storage_pb2_grpc
 from services.gateway.tasks import Tasks
-
-_COUNTS = (
-    "portal_total",
-    "discovered",
-    "stored",
-    "already_stored",
-    "without_original",
-    "unchanged",
-    "changed",
-    "new_invoices",
-)
 
 
 class Manifests:
@@ -48,7 +38,7 @@ class Manifests:
 
 def _period(report: storage_pb2.PeriodReport) -> gateway_pb2.ManifestPeriod:
     period = gateway_pb2.ManifestPeriod(flow=report.flow, month=report.month)
-    for name in _COUNTS:
+    for name in MANIFEST_COUNTS:
         setattr(period.counts, name, getattr(report, name))
     period.counts.failed = len(report.failed)
     period.failed.extend(

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from gdtmesh.flows import flow_by_code, flow_info
+from gdtmesh.import_contract import MANIFEST_COUNTS
 from gdtmesh.invoice.v1 import invoice_pb2
 from gdtmesh.runtime.errors import bad_request
 from gdtmesh.storage.v1 import storage_pb2
@@ -26,16 +27,6 @@ from services.storage.writer import Stored, latest_version, write_versioned
 SCHEMA = "gdtmesh.manifest.v2"  # v2: layout version 2 names, invoices by identity
 MAX_PERIODS = 1200  # four flows x 25 years of months
 MAX_REASON = 500
-_COUNTS = (
-    "portal_total",
-    "discovered",
-    "stored",
-    "already_stored",
-    "without_original",
-    "changed",
-    "unchanged",
-    "new_invoices",
-)
 
 
 def check_request(request: storage_pb2.WriteManifestRequest) -> None:
@@ -81,7 +72,7 @@ def _period_problems(period: storage_pb2.PeriodReport, field: str) -> dict[str, 
         problems[f"{field}.flow"] = problem
     if problem := layout.month_problem(period.month):
         problems[f"{field}.month"] = problem
-    for name in _COUNTS:
+    for name in MANIFEST_COUNTS:
         if getattr(period, name) < 0:
             problems[f"{field}.{name}"] = "must not be negative"
     return problems
@@ -133,7 +124,7 @@ def _period_report(period: dict[str, Any]) -> storage_pb2.PeriodReport:
     return storage_pb2.PeriodReport(
         flow=flow_by_code(period["flow"]).flow,
         month=invoice_pb2.YearMonth(year=year, month=month),
-        **{name: period.get(name, 0) for name in _COUNTS},
+        **{name: period.get(name, 0) for name in MANIFEST_COUNTS},
         failed=[
             storage_pb2.FailedInvoice(
                 key=invoice_pb2.InvoiceKey(
@@ -162,7 +153,7 @@ def _period(
         "flow": flow_info(period.flow).code,
         "month": f"{period.month.year:04d}-{period.month.month:02d}",
         "folder": _folder(company, period),
-        **{name: getattr(period, name) for name in _COUNTS},
+        **{name: getattr(period, name) for name in MANIFEST_COUNTS},
         "failed": [
             {
                 "seller_tax_code": failure.key.seller_tax_code,
@@ -208,7 +199,7 @@ def _invoices(objects: list[ObjectInfo]) -> list[dict[str, Any]]:
 
 
 def _totals(periods: list[dict[str, Any]]) -> dict[str, int]:
-    totals = {name: sum(period[name] for period in periods) for name in _COUNTS}
+    totals = {name: sum(period[name] for period in periods) for name in MANIFEST_COUNTS}
     totals["failed"] = sum(len(period["failed"]) for period in periods)
     totals["objects"] = sum(len(period["objects"]) for period in periods)
     return totals
